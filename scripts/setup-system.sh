@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages voxbench's built-in engines and tests need.
+# As root: apt-get installs what is missing. Otherwise: prints the exact command and stops.
+set -euo pipefail
+
+packages=(espeak-ng fluidsynth fluid-soundfont-gm sox)
+python=${PYTHON:-python3}
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "voxbench needs Python 3.11 or newer; $python is $("$python" --version 2>&1)." >&2
+  echo "Install it (e.g. apt-get install python3.11 python3.11-venv) and run: make PYTHON=python3.11 ..." >&2
+  exit 1
+fi
+"$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "setup: not a Debian/Ubuntu system; install espeak-ng, fluidsynth, a GM soundfont and sox yourself." >&2
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: missing system packages: ${missing[*]}" >&2
+  echo "run:   sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi

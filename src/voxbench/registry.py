@@ -1,0 +1,113 @@
+"""Find engines by name: the built-ins, ``voxbench.engines`` entry points, or ``module.path:Factory``.
+
+Resolution imports only the engine's own module; the heavy libraries an engine needs are imported
+in its ``load()``, so listing engines stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from voxbench.errors import ConfigError, EngineUnavailable
+
+BUILTIN_ENGINES: dict[str, str] = {
+    "espeak": "voxbench.engines.espeak:EspeakEngine",
+    "piper": "voxbench.engines.piper:PiperEngine",
+    "fluidsynth": "voxbench.engines.fluidsynth:FluidSynthEngine",
+}
+ENTRY_POINT_GROUP = "voxbench.engines"
+
+
+def _load_object(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"engine reference {target!r} must look like 'package.module:Factory'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import engine module {module_name!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def known_engines() -> dict[str, str]:
+    """Engine name → ``module:Factory`` for the built-ins and installed entry points."""
+    found = dict(BUILTIN_ENGINES)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A picklable recipe for an engine: a registered name or ``module:Factory``, plus keyword args.
+
+    Worker processes receive the spec, not the engine, and build the engine themselves.
+    """
+
+    ref: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        engines = known_engines()
+        if self.ref in engines:
+            return engines[self.ref]
+        if ":" in self.ref:
+            return self.ref
+        raise ConfigError(
+            f"unknown engine {self.ref!r} (known: {', '.join(sorted(engines))}; "
+            "or give 'package.module:Factory')"
+        )
+
+    def factory(self) -> Any:
+        return _load_object(self.target)
+
+    def unavailable_reason(self) -> str | None:
+        """None when the engine can run here, else a one-line reason with its fix."""
+        check = getattr(self.factory(), "check", None)
+        return check() if callable(check) else None
+
+    def create(self) -> Any:
+        """Build the engine (not yet loaded). Raises EngineUnavailable with the fix when it cannot run."""
+        factory = self.factory()
+        reason = self.unavailable_reason()
+        if reason:
+            raise EngineUnavailable(f"engine {self.ref!r} is unavailable: {reason}")
+        try:
+            return factory(**self.params)
+        except TypeError as exc:
+            raise ConfigError(f"engine {self.ref!r} rejected its parameters: {exc}") from exc
+
+    @property
+    def name(self) -> str:
+        factory = self.factory()
+        return getattr(factory, "name", None) or self.ref
+
+
+def describe(ref: str) -> dict[str, Any]:
+    """Name, kinds, availability and reason of one engine, for ``voxbench engines``."""
+    spec = EngineSpec(ref)
+    try:
+        factory = spec.factory()
+        reason = spec.unavailable_reason()
+    except ConfigError as exc:
+        return {"name": ref, "input": "?", "output": "?", "available": False, "reason": str(exc),
+                "description": "", "streaming": False}
+    return {
+        "name": ref,
+        "input": getattr(factory, "input_kind", "text"),
+        "output": getattr(factory, "output_kind", "audio"),
+        "streaming": callable(getattr(factory, "stream", None)),
+        "available": reason is None,
+        "reason": reason or "",
+        "description": getattr(factory, "description", ""),
+    }

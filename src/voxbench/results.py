@@ -1,0 +1,187 @@
+"""The result document: one versioned JSON file per run, validated with pydantic.
+
+Every other command (report, and later compare/history) reads this document and never re-measures.
+The schema is described field by field in docs/results-schema.md; bump ``SCHEMA_VERSION`` on any
+change that older readers would misread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxbench.errors import ConfigError
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Summary(_Model):
+    """A distribution of raw samples (milliseconds unless the field name says otherwise)."""
+
+    n: int
+    min: float
+    median: float
+    mean: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    stdev: float
+    ci95: tuple[float, float] | None = Field(
+        None, description="percentile-bootstrap 95% confidence interval of the median"
+    )
+
+
+class ColdStart(_Model):
+    """From asking for the engine to its first output; ``process_ms`` only in worker mode."""
+
+    total_ms: float
+    process_ms: float | None = None
+    import_ms: float
+    load_ms: float
+    first_call_ms: float
+
+
+class StageSummary(_Model):
+    median_ms: float
+    share: float | None = Field(None, description="median stage time / median call latency")
+
+
+class ErrorRecord(_Model):
+    phase: Literal["load", "cold", "warmup", "measure", "case"]
+    iteration: int | None = None
+    type: str
+    message: str
+    where: str = ""
+
+
+class Samples(_Model):
+    """Raw per-iteration figures of the measured (warm) iterations, in order."""
+
+    latency_ms: list[float] = []
+    cpu_s: list[float] = []
+    audio_seconds: list[float] = []
+    ttfa_ms: list[float] = []
+    chunk_gap_ms: list[float] = []
+    stages_ms: dict[str, list[float]] = {}
+
+
+class Case(_Model):
+    id: str
+    engine: str
+    workload: str
+    input_id: str
+    input_kind: str
+    input_chars: int | None = None
+    input_meta: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    device: str = "cpu"
+    mode: Literal["worker", "in-process"]
+    streamed: bool = False
+    iterations: int
+    warmup: int
+    latency_ms: Summary | None = None
+    audio_seconds: float | None = None
+    rtf: float | None = Field(None, description="wall time / audio time, median; lower is better")
+    rtfx: float | None = Field(None, description="audio time / wall time, median; higher is better")
+    ms_per_audio_second: float | None = None
+    chars_per_second: float | None = None
+    ttfa_ms: Summary | None = None
+    chunk_gap_ms: Summary | None = None
+    chunks: int | None = None
+    cold_start_ms: float | None = None
+    cold_start: ColdStart | None = None
+    peak_rss_mb: float | None = None
+    peak_rss_scope: Literal["worker", "process"] | None = None
+    cpu_utilization: float | None = Field(None, description="median CPU seconds / wall seconds")
+    stages: dict[str, StageSummary] = {}
+    errors: list[ErrorRecord] = []
+    error_count: int = 0
+    engine_info: dict[str, Any] = {}
+    audio_file: str | None = None
+    output_text: str | None = None
+    samples: Samples = Samples()
+
+
+class Gpu(_Model):
+    index: int
+    name: str
+    driver: str | None = None
+    cuda: str | None = None
+    compute_capability: str | None = None
+    memory_total_mb: float | None = None
+
+
+class Environment(_Model):
+    machine_id: str
+    hostname: str
+    cpu_model: str
+    cpu_cores_logical: int | None
+    cpu_cores_physical: int | None
+    ram_gb: float | None
+    os: str
+    python: str
+    python_implementation: str
+    packages: dict[str, str] = {}
+    tools: dict[str, str] = {}
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    gpus: list[Gpu] = []
+    gpu_note: str | None = None
+
+
+class EngineRef(_Model):
+    ref: str
+    params: dict[str, Any] = {}
+
+
+class RunConfig(_Model):
+    """Everything needed to repeat the run."""
+
+    engines: list[EngineRef]
+    workloads: list[str]
+    iterations: int
+    warmup: int
+    mode: Literal["worker", "in-process"]
+    timeout_s: float | None
+    stream: Literal["auto", "on", "off"] = "auto"
+    device: str = "cpu"
+    save_audio: bool = True
+    argv: list[str] = []
+
+
+class ResultDocument(_Model):
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    created_at: str
+    finished_at: str | None = None
+    duration_s: float | None = None
+    voxbench_version: str
+    config: RunConfig
+    environment: Environment
+    cases: list[Case] = []
+    skipped: list[dict[str, str]] = Field(
+        default=[], description="engines or cases not run, each with the reason"
+    )
+
+
+def load_document(path: Path) -> ResultDocument:
+    """Read ``results.json`` (or a run folder holding one); one-line error when it is not valid."""
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"no result document at {path}")
+    from pydantic import ValidationError
+
+    try:
+        return ResultDocument.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path} is not a voxbench result document: {where}: {first['msg']}") from None

@@ -1,0 +1,191 @@
+"""The single-request scenario: one case = cold start, warm-ups, then measured iterations.
+
+Order per case, in one fresh executor: start the process (worker mode), import and load the engine,
+make the first call (together: the cold start), make ``warmup`` calls that are recorded only for
+their errors, then ``iterations`` measured calls whose raw samples are kept. Calls are sequential
+with nothing else in flight, so each latency is the engine's alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voxbench.errors import VoxbenchError
+from voxbench.executors import make_executor
+from voxbench.measure import CallRecord
+from voxbench.registry import EngineSpec
+from voxbench.results import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
+from voxbench.stats import summarize
+from voxbench.workloads.base import WorkloadItem
+
+
+@dataclass(frozen=True)
+class Settings:
+    iterations: int = 10
+    warmup: int = 3
+    mode: str = "worker"
+    timeout_s: float | None = 120.0
+    stream: str = "auto"  # auto: stream when the engine can; on: require it; off: never
+    device: str = "cpu"
+    save_audio: bool = True
+
+
+@dataclass
+class CaseOutcome:
+    case: Case
+    audio: Any = None  # float32 audio of one measured iteration, for listening
+    sample_rate: int | None = None
+
+
+Tick = Callable[[int], None]
+
+
+def _error(phase: str, iteration: int | None, err: dict[str, str]) -> ErrorRecord:
+    return ErrorRecord(phase=phase, iteration=iteration, **err)
+
+
+def _case_id(engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str) -> str:
+    p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return "/".join(x for x in (engine, workload, item.id, p, device) if x)
+
+
+def _median(values: list[float]) -> float | None:
+    import numpy as np
+
+    return float(np.median(values)) if values else None
+
+
+def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> None:
+    ok = [r for r in records if r.error is None]
+    s = Samples(
+        latency_ms=[r.wall_ns / 1e6 for r in ok],
+        cpu_s=[r.cpu_s for r in ok],
+        audio_seconds=[r.audio_seconds for r in ok if r.audio_seconds is not None],
+        ttfa_ms=[r.ttfa_ns / 1e6 for r in ok if r.ttfa_ns is not None],
+        chunk_gap_ms=[g / 1e6 for r in ok for g in r.chunk_gaps_ns],
+    )
+    for name in sorted({k for r in ok for k in r.stages}):
+        s.stages_ms[name] = [r.stages.get(name, 0.0) for r in ok]
+    case.samples = s
+    if not ok:
+        return
+    lat = summarize(s.latency_ms)
+    case.latency_ms = Summary(**lat) if lat else None
+    walls = [r.wall_ns / 1e9 for r in ok]
+    with_audio = [(w, r.audio_seconds) for w, r in zip(walls, ok, strict=True) if r.audio_seconds]
+    if with_audio:
+        case.audio_seconds = _median([a for _, a in with_audio])
+        case.rtf = _median([w / a for w, a in with_audio])
+        case.rtfx = _median([a / w for w, a in with_audio if w > 0])
+        case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
+    if item.chars and lat and lat["median"] > 0:
+        case.chars_per_second = item.chars / (lat["median"] / 1000)
+    if s.ttfa_ms:
+        case.ttfa_ms = Summary(**summarize(s.ttfa_ms))  # type: ignore[arg-type]
+        case.chunks = int(_median([r.chunks for r in ok]) or 0)
+    if s.chunk_gap_ms:
+        case.chunk_gap_ms = Summary(**summarize(s.chunk_gap_ms, ci=False))  # type: ignore[arg-type]
+    case.cpu_utilization = _median([r.cpu_s / w for r, w in zip(ok, walls, strict=True) if w > 0])
+    texts = [r.text for r in ok if r.text]
+    case.output_text = texts[-1] if texts else None
+    for name, values in s.stages_ms.items():
+        med = _median(values) or 0.0
+        share = med / lat["median"] if lat and lat["median"] > 0 else None
+        case.stages[name] = StageSummary(median_ms=med, share=share)
+
+
+def run_case(
+    spec: EngineSpec, engine_name: str, workload: str, item: WorkloadItem, settings: Settings,
+    tick: Tick = lambda n: None,
+) -> CaseOutcome:
+    """Measure one case end to end; engine failures are recorded in the case, never raised."""
+    case = Case(
+        id=_case_id(engine_name, workload, item, spec.params, settings.device),
+        engine=engine_name, workload=workload, input_id=item.id, input_kind=item.kind,
+        input_chars=item.chars, input_meta=item.meta, params=spec.params, device=settings.device,
+        mode=settings.mode, iterations=settings.iterations, warmup=settings.warmup,  # type: ignore[arg-type]
+    )
+    outcome = CaseOutcome(case=case)
+    calls_left = 1 + settings.warmup + settings.iterations
+    payload = item.payload()
+    executor = make_executor(settings.mode, settings.timeout_s)
+    case.peak_rss_scope = executor.rss_scope  # type: ignore[assignment]
+    try:
+        try:
+            started = executor.start(spec)
+        except VoxbenchError as exc:
+            case.errors.append(ErrorRecord(phase="load", type=type(exc).__name__, message=str(exc)))
+            return outcome
+        case.engine_info = started.info
+        if settings.stream == "on" and not started.streams:
+            case.errors.append(ErrorRecord(
+                phase="load", type="ConfigError",
+                message=f"engine {engine_name!r} cannot stream (use --stream auto or off)",
+            ))
+            return outcome
+        use_stream = started.streams and settings.stream != "off"
+        case.streamed = use_stream
+
+        first = executor.call(payload, use_stream=use_stream, keep_audio=False)
+        cold_total = (time.perf_counter_ns() - executor.created_ns) / 1e6
+        calls_left -= 1
+        tick(1)
+        if first.error:
+            case.errors.append(_error("cold", None, first.error))
+        case.cold_start = ColdStart(
+            total_ms=cold_total, process_ms=started.process_ms, import_ms=started.import_ms,
+            load_ms=started.load_ms, first_call_ms=first.wall_ns / 1e6,
+        )
+        case.cold_start_ms = cold_total
+
+        for i in range(settings.warmup):
+            rec = executor.call(payload, use_stream=use_stream, keep_audio=False)
+            calls_left -= 1
+            tick(1)
+            if rec.error:
+                case.errors.append(_error("warmup", i, rec.error))
+
+        records: list[CallRecord] = []
+        for i in range(settings.iterations):
+            keep = settings.save_audio and i == settings.iterations - 1
+            rec = executor.call(payload, use_stream=use_stream, keep_audio=keep)
+            calls_left -= 1
+            tick(1)
+            records.append(rec)
+            if rec.error:
+                case.errors.append(_error("measure", i, rec.error))
+            elif keep and rec.audio is not None:
+                outcome.audio, outcome.sample_rate = rec.audio, rec.sample_rate
+        _fill_metrics(case, records, item)
+        case.peak_rss_mb = executor.peak_rss_mb()
+    except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
+        case.errors.append(ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc)))
+    finally:
+        tick(calls_left)
+        try:
+            executor.close()
+        except Exception as exc:
+            case.errors.append(ErrorRecord(phase="case", type=type(exc).__name__,
+                                           message=f"close failed: {exc}"))
+        case.error_count = len(case.errors)
+    return outcome
+
+
+def write_audio(outcome: CaseOutcome, folder: Path) -> str | None:
+    """Save the kept iteration's audio as 16-bit WAV; returns its path relative to the run folder."""
+    if outcome.audio is None or not outcome.sample_rate:
+        return None
+    import re
+
+    import numpy as np
+    import soundfile as sf
+
+    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", outcome.case.id) + ".wav"
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = np.clip(np.asarray(outcome.audio, dtype=np.float32), -1.0, 1.0)
+    sf.write(folder / name, audio, outcome.sample_rate, subtype="PCM_16")
+    return f"{folder.name}/{name}"

@@ -1,0 +1,74 @@
+"""Workloads from the user's files: ``.txt`` (one input per line), ``.jsonl``, ``.mid`` or a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from voxbench.errors import ConfigError
+from voxbench.workloads.base import Workload, WorkloadItem
+
+MIDI_SUFFIXES = {".mid", ".midi"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+
+
+def _text_items(path: Path, lines: list[str]) -> tuple[WorkloadItem, ...]:
+    return tuple(
+        WorkloadItem(id=f"{path.stem}-{n}", kind="text", text=line, meta={"line": n})
+        for n, line in enumerate(lines, 1)
+    )
+
+
+def _jsonl_items(path: Path) -> tuple[WorkloadItem, ...]:
+    items = []
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise ConfigError(f'{path}:{n}: each line needs a "text" string, e.g. {{"text": "Hi"}}')
+        item_id = str(record.get("id") or f"{path.stem}-{n}")
+        meta = {k: v for k, v in record.items() if k not in ("id", "text")}
+        items.append(WorkloadItem(id=item_id, kind="text", text=record["text"], meta=meta))
+    return tuple(items)
+
+
+def _file_items(paths: list[Path]) -> tuple[WorkloadItem, ...]:
+    items = []
+    for p in sorted(paths):
+        kind = "midi" if p.suffix.lower() in MIDI_SUFFIXES else "audio"
+        items.append(WorkloadItem(id=p.stem, kind=kind, path=p.resolve()))
+    return tuple(items)
+
+
+def load_path(path: Path) -> Workload:
+    """Read a user workload from ``path``; raise ConfigError with one line when it is unusable."""
+    if not path.exists():
+        raise ConfigError(f"workload file {path} does not exist")
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.suffix.lower() in MIDI_SUFFIXES | AUDIO_SUFFIXES]
+        midi = [p for p in files if p.suffix.lower() in MIDI_SUFFIXES]
+        chosen = midi or files
+        if not chosen:
+            raise ConfigError(f"folder {path} holds no .mid, .wav, .flac or .ogg files")
+        items = _file_items(chosen)
+    else:
+        suffix = path.suffix.lower()
+        if suffix == ".txt":
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+            items = _text_items(path, [ln for ln in lines if ln])
+        elif suffix == ".jsonl":
+            items = _jsonl_items(path)
+        elif suffix in MIDI_SUFFIXES | AUDIO_SUFFIXES:
+            items = _file_items([path])
+        else:
+            raise ConfigError(
+                f"cannot read workload {path}: use .txt (one input per line), .jsonl, "
+                ".mid or a folder of .mid files"
+            )
+    if not items:
+        raise ConfigError(f"workload file {path} has no inputs")
+    return Workload(name=path.stem, kind=items[0].kind, items=items, description=str(path))
