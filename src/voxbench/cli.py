@@ -7,7 +7,7 @@ Only typer is imported at start-up; everything else loads inside the command tha
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -45,7 +45,7 @@ def _root(
     _state["debug"] = debug
 
 
-class StreamMode(str, Enum):
+class StreamMode(StrEnum):
     auto = "auto"
     on = "on"
     off = "off"
@@ -66,32 +66,67 @@ def _stderr_console():  # type: ignore[no-untyped-def]
 
 @app.command()
 def run(
-    engine: Annotated[list[str] | None, typer.Option(
-        "--engine", "-e", help="Engine name or package.module:Factory; repeat or comma-separate. "
-        "Default: every available built-in engine.")] = None,
-    workload: Annotated[list[str] | None, typer.Option(
-        "--workload", "-w", help="Built-in workload (short, medium, long, piano...) or a .txt/"
-        ".jsonl/.mid path; repeat or comma-separate. Default: each engine's own.")] = None,
-    iterations: Annotated[int, typer.Option("--iterations", "-n", min=1,
-                                            help="Measured iterations per case.")] = 10,
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="Engine name or package.module:Factory; repeat or comma-separate. "
+            "Default: every available built-in engine.",
+        ),
+    ] = None,
+    workload: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workload",
+            "-w",
+            help="Built-in workload (short, medium, long, piano...) or a .txt/"
+            ".jsonl/.mid path; repeat or comma-separate. Default: each engine's own.",
+        ),
+    ] = None,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", min=1, help="Measured iterations per case.")
+    ] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up calls per case, not measured.")] = 3,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder; the run "
-                                         "goes in OUTPUT/<machine-id>/<run-id>/.")] = Path("results"),
-    in_process: Annotated[bool, typer.Option("--in-process", help="Run engines in this process "
-                                             "(least overhead; no isolation, no timeout).")] = False,
-    timeout: Annotated[float, typer.Option(help="Per-call timeout in seconds (worker mode); "
-                                           "0 for none.")] = 120.0,
-    stream: Annotated[StreamMode, typer.Option(help="auto: stream when the engine can (measures "
-                                               "ttfa); off: whole-answer calls only.")] = StreamMode.auto,
-    json_out: Annotated[str | None, typer.Option("--json", help="Also write the result document "
-                                                 "to this path; '-' for stdout.")] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not save generated audio.")] = False,
-    machine_id: Annotated[str | None, typer.Option(help="Name of this machine in the results "
-                                                   "folder (default: host name).")] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Results root folder; the run goes in OUTPUT/<machine-id>/<run-id>/.",
+        ),
+    ] = Path("results"),
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="Run engines in this process (least overhead; no isolation, no timeout).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Per-call timeout in seconds (worker mode); 0 for none.")
+    ] = 120.0,
+    stream: Annotated[
+        StreamMode,
+        typer.Option(
+            help="auto: stream when the engine can (measures ttfa); off: whole-answer calls only."
+        ),
+    ] = StreamMode.auto,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Also write the result document to this path; '-' for stdout."),
+    ] = None,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="Do not save generated audio.")
+    ] = False,
+    machine_id: Annotated[
+        str | None,
+        typer.Option(help="Name of this machine in the results folder (default: host name)."),
+    ] = None,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench.registry import EngineSpec
-    from voxbench.runner import RunRequest, calls_per_case, execute, plan
+    from voxbench.runner import RunRequest, calls_per_case, plan
     from voxbench.scenario import Settings
 
     if timeout < 0:
@@ -100,11 +135,17 @@ def run(
     request = RunRequest(
         engines=[EngineSpec(e) for e in engines] if engines else None,
         workloads=_split(workload),
-        settings=Settings(iterations=iterations, warmup=warmup,
-                          mode="in-process" if in_process else "worker",
-                          timeout_s=timeout or None, stream=stream.value,
-                          save_audio=not no_audio),
-        output=output, machine_id=machine_id, argv=sys.argv[1:],
+        settings=Settings(
+            iterations=iterations,
+            warmup=warmup,
+            mode="in-process" if in_process else "worker",
+            timeout_s=timeout or None,
+            stream=stream.value,
+            save_audio=not no_audio,
+        ),
+        output=output,
+        machine_id=machine_id,
+        argv=sys.argv[1:],
     )
     the_plan = plan(request)
     console = _stderr_console()
@@ -112,16 +153,29 @@ def run(
         console.print(f"[yellow]skipped[/] {s['engine']}: {s['reason']}")
     doc, run_dir = _run_with_progress(request, the_plan, console, calls_per_case(request.settings))
     _print_summary(doc, run_dir, json_out, console)
+    if any(c.error_count for c in doc.cases):
+        raise typer.Exit(1)
 
 
 def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no-untyped-def]
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from voxbench.runner import execute
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("starting", total=len(the_plan.cases) * per_case)
 
@@ -141,8 +195,9 @@ def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-
     failed = [c for c in doc.cases if c.error_count]
     for c in failed:
         first = c.errors[0]
-        console.print(f"[red]errors[/] {c.id}: {c.error_count} ({first.phase}: {first.type}: "
-                      f"{first.message})")
+        console.print(
+            f"[red]errors[/] {c.id}: {c.error_count} ({first.phase}: {first.type}: {first.message})"
+        )
     console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
     if json_out == "-":
         sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
@@ -152,7 +207,9 @@ def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-
 
 @app.command()
 def engines(
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
 ) -> None:
     """List engines, whether each can run here, and the fix when it cannot."""
     from voxbench.registry import describe, known_engines
@@ -171,8 +228,14 @@ def engines(
         table.add_column(col)
     for r in rows:
         ok = "[green]yes[/]" if r["available"] else "[red]no[/]"
-        table.add_row(r["name"], r["input"], r["output"], "yes" if r["streaming"] else "no", ok,
-                      r["description"] if r["available"] else r["reason"])
+        table.add_row(
+            r["name"],
+            r["input"],
+            r["output"],
+            "yes" if r["streaming"] else "no",
+            ok,
+            r["description"] if r["available"] else r["reason"],
+        )
     Console().print(table)
 
 

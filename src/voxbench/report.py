@@ -74,10 +74,13 @@ def _environment_lines(doc: ResultDocument) -> list[str]:
     gpus = ", ".join(f"{g.name} (driver {g.driver}, CUDA {g.cuda})" for g in env.gpus) or (
         f"none ({env.gpu_note})" if env.gpu_note else "none"
     )
-    commit = f"{env.git_commit[:12]}{' (dirty)' if env.git_dirty else ''}" if env.git_commit else "–"
+    commit = (
+        f"{env.git_commit[:12]}{' (dirty)' if env.git_dirty else ''}" if env.git_commit else "–"
+    )
     cfg = doc.config
     lines = [
-        f"- **created** {doc.created_at}" + (f", took {doc.duration_s:.1f} s" if doc.duration_s else ""),
+        f"- **created** {doc.created_at}"
+        + (f", took {doc.duration_s:.1f} s" if doc.duration_s else ""),
         f"- **machine** `{env.machine_id}`: {env.cpu_model}, {env.cpu_cores_logical} logical cores, "
         f"{env.ram_gb} GiB RAM, {env.os}, Python {env.python}",
         f"- **GPU** {gpus}",
@@ -102,39 +105,76 @@ def render_markdown(doc: ResultDocument) -> str:
         lines.append("No cases were measured.")
     cold = [c for c in doc.cases if c.cold_start]
     if cold:
-        lines += ["", "## Cold start", "",
-                  "Milliseconds from asking for the engine to its first output.", ""]
+        lines += [
+            "",
+            "## Cold start",
+            "",
+            "Milliseconds from asking for the engine to its first output.",
+            "",
+        ]
         lines += _table(
             ["case", "total", "process start", "import", "load", "first call"],
-            [[c.id, fmt(c.cold_start.total_ms), fmt(c.cold_start.process_ms),  # type: ignore[union-attr]
-              fmt(c.cold_start.import_ms), fmt(c.cold_start.load_ms),  # type: ignore[union-attr]
-              fmt(c.cold_start.first_call_ms)] for c in cold],  # type: ignore[union-attr]
+            [
+                [
+                    c.id,
+                    fmt(c.cold_start.total_ms),
+                    fmt(c.cold_start.process_ms),  # type: ignore[union-attr]
+                    fmt(c.cold_start.import_ms),
+                    fmt(c.cold_start.load_ms),  # type: ignore[union-attr]
+                    fmt(c.cold_start.first_call_ms),
+                ]
+                for c in cold
+            ],  # type: ignore[union-attr]
         )
     streamed = [c for c in doc.cases if c.ttfa_ms]
     if streamed:
         lines += ["", "## Streaming", ""]
         lines += _table(
-            ["case", "chunks", "ttfa median ms", "ttfa p95 ms", "chunk gap median ms",
-             "chunk gap max ms"],
-            [[c.id, str(c.chunks or "–"), fmt(c.ttfa_ms.median, 2), fmt(c.ttfa_ms.p95, 2),  # type: ignore[union-attr]
-              fmt(c.chunk_gap_ms.median if c.chunk_gap_ms else None, 2),
-              fmt(c.chunk_gap_ms.max if c.chunk_gap_ms else None, 2)] for c in streamed],
+            [
+                "case",
+                "chunks",
+                "ttfa median ms",
+                "ttfa p95 ms",
+                "chunk gap median ms",
+                "chunk gap max ms",
+            ],
+            [
+                [
+                    c.id,
+                    str(c.chunks or "–"),
+                    fmt(c.ttfa_ms.median, 2),
+                    fmt(c.ttfa_ms.p95, 2),  # type: ignore[union-attr]
+                    fmt(c.chunk_gap_ms.median if c.chunk_gap_ms else None, 2),
+                    fmt(c.chunk_gap_ms.max if c.chunk_gap_ms else None, 2),
+                ]
+                for c in streamed
+            ],
         )
     staged = [c for c in doc.cases if c.stages]
     if staged:
         lines += ["", "## Stages", ""]
         lines += _table(
             ["case", "stage", "median ms", "share of call"],
-            [[c.id, name, fmt(s.median_ms, 2), f"{s.share:.0%}" if s.share is not None else "–"]
-             for c in staged for name, s in c.stages.items()],
+            [
+                [c.id, name, fmt(s.median_ms, 2), f"{s.share:.0%}" if s.share is not None else "–"]
+                for c in staged
+                for name, s in c.stages.items()
+            ],
         )
     errors = [(c, e) for c in doc.cases for e in c.errors]
     if errors:
         lines += ["", "## Errors", ""]
         lines += _table(
             ["case", "phase", "iteration", "error"],
-            [[c.id, e.phase, "–" if e.iteration is None else str(e.iteration),
-              f"{e.type}: {e.message}"] for c, e in errors],
+            [
+                [
+                    c.id,
+                    e.phase,
+                    "–" if e.iteration is None else str(e.iteration),
+                    f"{e.type}: {e.message}",
+                ]
+                for c, e in errors
+            ],
         )
     if doc.skipped:
         lines += ["", "## Skipped", ""]
@@ -155,15 +195,30 @@ def rich_table(doc: ResultDocument) -> Any:
     """The headline table for the terminal."""
     from rich.table import Table
 
-    table = Table(title=f"voxbench run {doc.run_id}", caption=RTF_NOTE.replace("`", ""),
-                  caption_justify="left")
+    table = Table(
+        title=f"voxbench run {doc.run_id}",
+        caption=RTF_NOTE.replace("`", ""),
+        caption_justify="left",
+    )
     rows = [case_row(c) for c in doc.cases]
-    numeric = {"audio s", "median ms", "p95 ms", "rtf ↓", "rtfx ↑", "chars/s", "ttfa ms",
-               "cold ms", "RSS MB", "CPU", "errors"}
+    numeric = {
+        "audio s",
+        "median ms",
+        "p95 ms",
+        "rtf ↓",
+        "rtfx ↑",
+        "chars/s",
+        "ttfa ms",
+        "cold ms",
+        "RSS MB",
+        "CPU",
+        "errors",
+    }
     headers = list(rows[0]) if rows else []
     for h in headers:
-        table.add_column(h, justify="right" if h in numeric else "left",
-                         style="red" if h == "errors" else None)
+        table.add_column(
+            h, justify="right" if h in numeric else "left", style="red" if h == "errors" else None
+        )
     for r in rows:
         table.add_row(*r.values())
     return table

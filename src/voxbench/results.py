@@ -184,4 +184,6 @@ def load_document(path: Path) -> ResultDocument:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path} is not a voxbench result document: {where}: {first['msg']}") from None
+        raise ConfigError(
+            f"{path} is not a voxbench result document: {where}: {first['msg']}"
+        ) from None

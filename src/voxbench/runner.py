@@ -76,8 +76,9 @@ def plan(request: RunRequest) -> Plan:
         else:
             skipped.append({"engine": spec.ref, "reason": reason})
     if not usable:
-        raise EngineUnavailable("no engine can run here: " + "; ".join(
-            f"{s['engine']}: {s['reason']}" for s in skipped))
+        raise EngineUnavailable(
+            "no engine can run here: " + "; ".join(f"{s['engine']}: {s['reason']}" for s in skipped)
+        )
 
     given: list[Workload] | None = None
     if request.workloads is not None:
@@ -92,16 +93,19 @@ def plan(request: RunRequest) -> Plan:
             chosen = [w for w in given if w.kind == kind]
             if not chosen:
                 hint = f" (try --workload {defaults[0]})" if defaults else ""
-                raise ConfigError(f"engine {spec.ref!r} takes {kind} input, but no {kind} "
-                                  f"workload was given{hint}")
+                raise ConfigError(
+                    f"engine {spec.ref!r} takes {kind} input, but no {kind} "
+                    f"workload was given{hint}"
+                )
         name = spec.name
         for w in chosen:
             used.add(w.name)
             cases.extend(PlannedCase(spec, name, w.name, item) for item in w.items)
     for w in given or []:
         if w.name not in used:
-            raise ConfigError(f"workload {w.name!r} is {w.kind} input, which none of the chosen "
-                              "engines takes")
+            raise ConfigError(
+                f"workload {w.name!r} is {w.kind} input, which none of the chosen engines takes"
+            )
     if not cases:
         raise ConfigError("nothing to run: no engine has a workload it can take")
     return Plan(cases=cases, skipped=skipped, workloads=sorted(used))
@@ -124,8 +128,12 @@ def _write_json(doc: ResultDocument, path: Path) -> None:
 Progress = Callable[[PlannedCase | None, int], None]
 
 
-def execute(request: RunRequest, the_plan: Plan, progress: Progress = lambda c, n: None,
-            on_case: Callable[[CaseOutcome], None] = lambda o: None) -> tuple[ResultDocument, Path]:
+def execute(
+    request: RunRequest,
+    the_plan: Plan,
+    progress: Progress = lambda c, n: None,
+    on_case: Callable[[CaseOutcome], None] = lambda o: None,
+) -> tuple[ResultDocument, Path]:
     """Measure every planned case and write the run folder; returns the document and the folder."""
     from voxbench import environment
     from voxbench.report import write_report
@@ -143,12 +151,21 @@ def execute(request: RunRequest, the_plan: Plan, progress: Progress = lambda c, 
     for c in the_plan.cases:
         engines.setdefault(c.spec.ref, EngineRef(ref=c.spec.ref, params=c.spec.params))
     doc = ResultDocument(
-        run_id=run_id, created_at=_now(), voxbench_version=__version__, environment=env,
+        run_id=run_id,
+        created_at=_now(),
+        voxbench_version=__version__,
+        environment=env,
         config=RunConfig(
-            engines=list(engines.values()), workloads=the_plan.workloads,
-            iterations=s.iterations, warmup=s.warmup, mode=s.mode,  # type: ignore[arg-type]
-            timeout_s=s.timeout_s, stream=s.stream, device=s.device,  # type: ignore[arg-type]
-            save_audio=s.save_audio, argv=request.argv,
+            engines=list(engines.values()),
+            workloads=the_plan.workloads,
+            iterations=s.iterations,
+            warmup=s.warmup,
+            mode=s.mode,  # type: ignore[arg-type]
+            timeout_s=s.timeout_s,
+            stream=s.stream,
+            device=s.device,  # type: ignore[arg-type]
+            save_audio=s.save_audio,
+            argv=request.argv,
         ),
         skipped=the_plan.skipped,
     )
@@ -157,8 +174,14 @@ def execute(request: RunRequest, the_plan: Plan, progress: Progress = lambda c, 
     try:
         for planned in the_plan.cases:
             progress(planned, 0)
-            outcome = run_case(planned.spec, planned.engine, planned.workload, planned.item, s,
-                               tick=lambda n, p=planned: progress(p, n))
+            outcome = run_case(
+                planned.spec,
+                planned.engine,
+                planned.workload,
+                planned.item,
+                s,
+                tick=lambda n, p=planned: progress(p, n),
+            )
             if s.save_audio:
                 outcome.case.audio_file = write_audio(outcome, run_dir / "audio")
             doc.cases.append(outcome.case)
@@ -168,8 +191,10 @@ def execute(request: RunRequest, the_plan: Plan, progress: Progress = lambda c, 
         doc.duration_s = time.perf_counter() - started
         _write_json(doc, results_path)
         write_report(doc, run_dir / "report.md")
-        raise Interrupted(f"interrupted after {len(doc.cases)} of {len(the_plan.cases)} cases; "
-                          f"what was measured is in {run_dir}") from None
+        raise Interrupted(
+            f"interrupted after {len(doc.cases)} of {len(the_plan.cases)} cases; "
+            f"what was measured is in {run_dir}"
+        ) from None
     doc.finished_at = _now()
     doc.duration_s = time.perf_counter() - started
     _write_json(doc, results_path)

@@ -48,7 +48,9 @@ def _error(phase: str, iteration: int | None, err: dict[str, str]) -> ErrorRecor
     return ErrorRecord(phase=phase, iteration=iteration, **err)
 
 
-def _case_id(engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str) -> str:
+def _case_id(
+    engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str
+) -> str:
     p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
     return "/".join(x for x in (engine, workload, item.id, p, device) if x)
 
@@ -98,20 +100,59 @@ def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> 
         case.stages[name] = StageSummary(median_ms=med, share=share)
 
 
+def measure_iterations(
+    executor: Any,
+    payload: Any,
+    n: int,
+    *,
+    use_stream: bool,
+    keep_last_audio: bool,
+    tick: Tick,
+    records: list[CallRecord] | None = None,
+) -> list[CallRecord]:
+    """The measured loop: ``n`` back-to-back calls, raw records kept (audio of the last one only).
+
+    Records are appended to ``records`` as they come, so a timeout keeps the calls before it.
+    ``benchmarks/overhead.py`` times this very function against a bare loop.
+    """
+    records = [] if records is None else records
+    for i in range(n):
+        rec = executor.call(
+            payload, use_stream=use_stream, keep_audio=keep_last_audio and i == n - 1
+        )
+        records.append(rec)
+        tick(1)
+    return records
+
+
 def run_case(
-    spec: EngineSpec, engine_name: str, workload: str, item: WorkloadItem, settings: Settings,
+    spec: EngineSpec,
+    engine_name: str,
+    workload: str,
+    item: WorkloadItem,
+    settings: Settings,
     tick: Tick = lambda n: None,
 ) -> CaseOutcome:
     """Measure one case end to end; engine failures are recorded in the case, never raised."""
     case = Case(
         id=_case_id(engine_name, workload, item, spec.params, settings.device),
-        engine=engine_name, workload=workload, input_id=item.id, input_kind=item.kind,
-        input_chars=item.chars, input_meta=item.meta, params=spec.params, device=settings.device,
-        mode=settings.mode, iterations=settings.iterations, warmup=settings.warmup,  # type: ignore[arg-type]
+        engine=engine_name,
+        workload=workload,
+        input_id=item.id,
+        input_kind=item.kind,
+        input_chars=item.chars,
+        input_meta=item.meta,
+        params=spec.params,
+        device=settings.device,
+        mode=settings.mode,
+        iterations=settings.iterations,
+        warmup=settings.warmup,  # type: ignore[arg-type]
     )
     outcome = CaseOutcome(case=case)
     calls_left = 1 + settings.warmup + settings.iterations
     payload = item.payload()
+    records: list[CallRecord] = []
+    fatal: ErrorRecord | None = None
     executor = make_executor(settings.mode, settings.timeout_s)
     case.peak_rss_scope = executor.rss_scope  # type: ignore[assignment]
     try:
@@ -122,10 +163,13 @@ def run_case(
             return outcome
         case.engine_info = started.info
         if settings.stream == "on" and not started.streams:
-            case.errors.append(ErrorRecord(
-                phase="load", type="ConfigError",
-                message=f"engine {engine_name!r} cannot stream (use --stream auto or off)",
-            ))
+            case.errors.append(
+                ErrorRecord(
+                    phase="load",
+                    type="ConfigError",
+                    message=f"engine {engine_name!r} cannot stream (use --stream auto or off)",
+                )
+            )
             return outcome
         use_stream = started.streams and settings.stream != "off"
         case.streamed = use_stream
@@ -137,8 +181,11 @@ def run_case(
         if first.error:
             case.errors.append(_error("cold", None, first.error))
         case.cold_start = ColdStart(
-            total_ms=cold_total, process_ms=started.process_ms, import_ms=started.import_ms,
-            load_ms=started.load_ms, first_call_ms=first.wall_ns / 1e6,
+            total_ms=cold_total,
+            process_ms=started.process_ms,
+            import_ms=started.import_ms,
+            load_ms=started.load_ms,
+            first_call_ms=first.wall_ns / 1e6,
         )
         case.cold_start_ms = cold_total
 
@@ -149,28 +196,33 @@ def run_case(
             if rec.error:
                 case.errors.append(_error("warmup", i, rec.error))
 
-        records: list[CallRecord] = []
-        for i in range(settings.iterations):
-            keep = settings.save_audio and i == settings.iterations - 1
-            rec = executor.call(payload, use_stream=use_stream, keep_audio=keep)
-            calls_left -= 1
-            tick(1)
-            records.append(rec)
-            if rec.error:
-                case.errors.append(_error("measure", i, rec.error))
-            elif keep and rec.audio is not None:
-                outcome.audio, outcome.sample_rate = rec.audio, rec.sample_rate
-        _fill_metrics(case, records, item)
+        measure_iterations(
+            executor,
+            payload,
+            settings.iterations,
+            use_stream=use_stream,
+            keep_last_audio=settings.save_audio,
+            tick=tick,
+            records=records,
+        )
+        if records and records[-1].audio is not None:
+            outcome.audio, outcome.sample_rate = records[-1].audio, records[-1].sample_rate
         case.peak_rss_mb = executor.peak_rss_mb()
     except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
-        case.errors.append(ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc)))
+        fatal = ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
     finally:
+        calls_left -= len(records)
+        case.errors.extend(_error("measure", i, r.error) for i, r in enumerate(records) if r.error)
+        if fatal:
+            case.errors.append(fatal)
+        _fill_metrics(case, records, item)
         tick(calls_left)
         try:
             executor.close()
         except Exception as exc:
-            case.errors.append(ErrorRecord(phase="case", type=type(exc).__name__,
-                                           message=f"close failed: {exc}"))
+            case.errors.append(
+                ErrorRecord(phase="case", type=type(exc).__name__, message=f"close failed: {exc}")
+            )
         case.error_count = len(case.errors)
     return outcome
 

@@ -29,8 +29,13 @@ class SleepEngine(BaseEngine):
     description: ClassVar[str] = "calibration: sleeps a known time, returns silence"
     default_workloads: ClassVar[tuple[str, ...]] = ("short",)
 
-    def __init__(self, call_ms: float = 50.0, load_ms: float = 0.0, audio_seconds: float = 1.0,
-                 sample_rate: int = 16000) -> None:
+    def __init__(
+        self,
+        call_ms: float = 50.0,
+        load_ms: float = 0.0,
+        audio_seconds: float = 1.0,
+        sample_rate: int = 16000,
+    ) -> None:
         self.call_ms = float(call_ms)
         self.load_ms = float(load_ms)
         self.audio_seconds = float(audio_seconds)
@@ -55,8 +60,9 @@ class StreamingSleepEngine(SleepEngine):
 
     name: ClassVar[str] = "sleep-stream"
 
-    def __init__(self, first_chunk_ms: float = 30.0, gap_ms: float = 20.0, chunks: int = 4,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, first_chunk_ms: float = 30.0, gap_ms: float = 20.0, chunks: int = 4, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.first_chunk_ms = float(first_chunk_ms)
         self.gap_ms = float(gap_ms)
@@ -71,8 +77,9 @@ class StreamingSleepEngine(SleepEngine):
     def synthesize(self, inp: Any) -> Output:
         import numpy as np
 
-        return Output(audio=np.concatenate([c.audio for c in self.stream(inp)]),
-                      sample_rate=self.sample_rate)
+        return Output(
+            audio=np.concatenate([c.audio for c in self.stream(inp)]), sample_rate=self.sample_rate
+        )
 
 
 class StagedSleepEngine(SleepEngine):
@@ -88,8 +95,9 @@ class StagedSleepEngine(SleepEngine):
         t0 = time.perf_counter_ns()
         time.sleep(self.call_ms * 0.3 / 1000)
         vocoder_ms = (time.perf_counter_ns() - t0) / 1e6
-        return Output(audio=self._audio, sample_rate=self.sample_rate,
-                      stages={"vocoder": vocoder_ms})
+        return Output(
+            audio=self._audio, sample_rate=self.sample_rate, stages={"vocoder": vocoder_ms}
+        )
 
 
 class FailingEngine(SleepEngine):

@@ -13,29 +13,29 @@ __all__ = ["Workload", "WorkloadItem", "builtin_workloads", "resolve_workload"]
 
 def builtin_workloads() -> dict[str, str]:
     """Name → description of every built-in workload."""
-    from voxbench.workloads.midi import BUILTIN_MIDI, MIDI_DESCRIPTIONS
+    from voxbench.workloads.midi import BUILTIN_MIDI_DESCRIPTIONS
 
-    return {**DESCRIPTIONS, **{name: MIDI_DESCRIPTIONS[name] for name in BUILTIN_MIDI}}
+    return {**DESCRIPTIONS, **BUILTIN_MIDI_DESCRIPTIONS}
 
 
 def resolve_workload(ref: str) -> Workload:
     """A built-in workload by name, or the user's file or folder at path ``ref``."""
     if ref in CORPUS:
         items = tuple(
-            WorkloadItem(id=item_id, kind="text", text=text) for item_id, text in CORPUS[ref].items()
+            WorkloadItem(id=item_id, kind="text", text=text)
+            for item_id, text in CORPUS[ref].items()
         )
         return Workload(name=ref, kind="text", items=items, description=DESCRIPTIONS[ref])
-    from voxbench.workloads.midi import BUILTIN_MIDI, MIDI_DESCRIPTIONS, midi_items
+    from voxbench.workloads.midi import BUILTIN_MIDI, builtin_midi_workload
 
     if ref in BUILTIN_MIDI:
-        return Workload(
-            name=ref, kind="midi", items=midi_items(BUILTIN_MIDI[ref]),
-            description=MIDI_DESCRIPTIONS[ref],
-        )
+        return builtin_midi_workload(ref)
     path = Path(ref).expanduser()
     if path.exists() or path.suffix:
         from voxbench.workloads.files import load_path
 
         return load_path(path)
     known = ", ".join(sorted(builtin_workloads()))
-    raise ConfigError(f"unknown workload {ref!r} (built-in: {known}; or a path to a .txt/.jsonl/.mid)")
+    raise ConfigError(
+        f"unknown workload {ref!r} (built-in: {known}; or a path to a .txt/.jsonl/.mid)"
+    )

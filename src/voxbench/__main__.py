@@ -1,0 +1,5 @@
+"""``python -m voxbench`` runs the CLI."""
+
+from voxbench.cli import main
+
+main()

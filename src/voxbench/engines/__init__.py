@@ -1,0 +1,1 @@
+"""Built-in engines: espeak-ng, piper and FluidSynth."""

@@ -1,0 +1,180 @@
+"""The CLI as a user runs it: a real subprocess, real engines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CAL
+
+
+def voxbench(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "voxbench", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("voxbench: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys; sys.argv = ['voxbench', '--help']\n"
+        "from voxbench.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'scipy', 'pydantic', 'onnxruntime', 'piper', 'psutil',"
+        " 'soundfile', 'mido') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_engines_lists_builtins_with_availability():
+    proc = voxbench("engines", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert {"espeak", "piper", "fluidsynth"} <= set(rows)
+    assert rows["espeak"]["available"] and rows["espeak"]["streaming"]
+
+
+def test_missing_system_package_is_one_line_with_the_fix(tmp_path):
+    env = {"VOXBENCH_ESPEAK_LIBRARY": str(tmp_path / "libespeak-ng.so.1")}
+    proc = voxbench("engines", "--json", env=env)
+    espeak = next(r for r in json.loads(proc.stdout) if r["name"] == "espeak")
+    assert not espeak["available"] and "apt-get install espeak-ng" in espeak["reason"]
+    proc = voxbench("run", "--engine", "espeak", "-o", str(tmp_path), env=env)
+    assert_one_line_error(proc, "espeak", "apt-get install espeak-ng")
+
+
+def test_unknown_engine(tmp_path):
+    assert_one_line_error(
+        voxbench("run", "--engine", "nope", "-o", str(tmp_path)), "unknown engine 'nope'"
+    )
+
+
+def test_unknown_workload_and_empty_corpus(tmp_path):
+    assert_one_line_error(
+        voxbench("run", "-e", "espeak", "-w", "nope", "-o", str(tmp_path)),
+        "unknown workload 'nope'",
+    )
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    assert_one_line_error(
+        voxbench("run", "-e", "espeak", "-w", str(empty), "-o", str(tmp_path)), "has no inputs"
+    )
+
+
+def test_mismatched_engine_and_workload(tmp_path):
+    assert_one_line_error(
+        voxbench("run", "-e", "fluidsynth", "-w", "short", "-o", str(tmp_path)),
+        "takes midi input",
+        "--workload piano",
+    )
+
+
+def test_report_on_a_missing_folder(tmp_path):
+    assert_one_line_error(voxbench("report", str(tmp_path / "nothing")), "no result document")
+
+
+def test_raising_engine_is_recorded_and_the_run_goes_on(tmp_path):
+    proc = voxbench(
+        "run",
+        "-e",
+        f"{CAL}:FailingEngine,{CAL}:SleepEngine",
+        "-w",
+        "short",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "-o",
+        str(tmp_path),
+        "--json",
+        "-",
+    )
+    assert proc.returncode == 1, proc.stderr  # finished, but with errors
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(proc.stdout)
+    failing = [c for c in doc["cases"] if c["engine"] == "failing"]
+    ok = [c for c in doc["cases"] if c["engine"] == "sleep"]
+    assert failing and all(c["errors"][0]["type"] == "RuntimeError" for c in failing)
+    assert ok and all(c["error_count"] == 0 and c["latency_ms"]["median"] > 0 for c in ok)
+
+
+@pytest.mark.slow
+def test_espeak_run_writes_document_report_and_audio(tmp_path):
+    proc = voxbench(
+        "run",
+        "--engine",
+        "espeak",
+        "--workload",
+        "short",
+        "-n",
+        "3",
+        "--warmup",
+        "1",
+        "-o",
+        str(tmp_path),
+        "--machine-id",
+        "box-a",
+        "--json",
+        "-",
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    run_dir = tmp_path / "box-a" / doc["run_id"]
+    assert json.loads((run_dir / "results.json").read_text()) == doc
+    case = doc["cases"][0]
+    for key in (
+        "engine",
+        "workload",
+        "input_id",
+        "params",
+        "device",
+        "iterations",
+        "warmup",
+        "latency_ms",
+        "rtf",
+        "rtfx",
+        "audio_seconds",
+        "chars_per_second",
+        "ttfa_ms",
+        "cold_start_ms",
+        "peak_rss_mb",
+        "cpu_utilization",
+        "stages",
+        "errors",
+        "samples",
+    ):
+        assert key in case
+    assert case["rtf"] < 1 < case["rtfx"]
+    assert len(case["samples"]["latency_ms"]) == 3
+    assert (run_dir / case["audio_file"]).stat().st_size > 10_000
+    assert doc["environment"]["machine_id"] == "box-a"
+    report = (run_dir / "report.md").read_text()
+    assert "rtf" in report and case["input_id"] in report
+    # report re-renders from the JSON alone
+    (run_dir / "report.md").unlink()
+    again = voxbench("report", str(run_dir))
+    assert again.returncode == 0 and (run_dir / "report.md").read_text() == report
