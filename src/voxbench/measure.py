@@ -9,6 +9,7 @@ chunks as the consumer sees them.
 from __future__ import annotations
 
 import resource
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -105,5 +106,18 @@ def measure_call(engine: Any, payload: Any, *, use_stream: bool, keep_audio: boo
 
 
 def max_rss_mb() -> float:
-    """This process's peak resident memory (kernel high-water mark) in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory in MiB: ``VmHWM`` from /proc/self/status on Linux.
+
+    Not ``getrusage().ru_maxrss``: Linux carries that high-water mark across ``execve``, so a
+    spawned worker (fork, then exec) would report the parent's size at fork time as its own peak.
+    VmHWM belongs to the address space the process runs in now. Elsewhere, ru_maxrss is the fallback.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20

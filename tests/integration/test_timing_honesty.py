@@ -80,3 +80,18 @@ def test_stage_breakdown_shares(mode, item):
     assert set(case.stages) == {"prefill", "decode", "vocoder"}
     assert case.stages["decode"].median_ms == pytest.approx(20.0, abs=1.0)
     assert case.stages["prefill"].share == pytest.approx(0.2, abs=0.03)
+
+
+def test_worker_peak_memory_is_the_workers_own(item):
+    """A worker's peak RSS must not include the parent's size at fork time."""
+    import numpy as np
+
+    from voxbench.measure import max_rss_mb
+
+    ballast = np.ones(300 * 2**20 // 8)  # the parent grows by ~300 MB before the case
+    assert max_rss_mb() > 300
+    spec = EngineSpec(f"{CAL}:SleepEngine", {"call_ms": 1})
+    case = run_case(spec, "sleep", "short", item, Settings(mode="worker", iterations=2)).case
+    assert case.peak_rss_scope == "worker"
+    assert 5 < case.peak_rss_mb < 150, case.peak_rss_mb
+    del ballast
