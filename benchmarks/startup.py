@@ -30,8 +30,10 @@ def main() -> None:
     python = timed([sys.executable, "-c", "pass"], args.repeats)
     helptext = timed([sys.executable, "-m", "voxbench", "--help"], args.repeats)
     print(f"python -c pass      {python * 1000:7.1f} ms")
-    print(f"voxbench --help     {helptext * 1000:7.1f} ms  ({helptext / python:.1f}x the bare "
-          f"interpreter; goal < 500 ms: {'met' if helptext < 0.5 else 'MISSED'})")
+    print(
+        f"voxbench --help     {helptext * 1000:7.1f} ms  ({helptext / python:.1f}x the bare "
+        f"interpreter; goal < 500 ms: {'met' if helptext < 0.5 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,10 @@ def _split(values: list[str] | None) -> list[str] | None:
 def _stderr_console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    return Console(stderr=True)
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log or CI: do not squeeze the table into 80 columns
+        console = Console(stderr=True, width=200)
+    return console
 
 
 @app.command()
@@ -191,7 +194,7 @@ def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no
 def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
     from voxbench.report import rich_table
 
-    console.print(rich_table(doc))
+    console.print(rich_table(doc, width=console.width))
     failed = [c for c in doc.cases if c.error_count]
     for c in failed:
         first = c.errors[0]

@@ -191,34 +191,36 @@ def write_report(doc: ResultDocument, path: Path) -> Path:
     return path
 
 
-def rich_table(doc: ResultDocument) -> Any:
-    """The headline table for the terminal."""
+NARROW_DROPS = ("workload", "CI95 median", "chars/s", "p95 ms")  # under 150 columns
+TIGHT_DROPS = ("cold ms", "RSS MB", "CPU")  # under 100 columns; report.md keeps everything
+
+
+def rich_table(doc: ResultDocument, width: int = 200) -> Any:
+    """The headline table for the terminal; on a narrow screen the secondary columns go."""
+    from rich import box
     from rich.table import Table
 
     table = Table(
         title=f"voxbench run {doc.run_id}",
         caption=RTF_NOTE.replace("`", ""),
         caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
     rows = [case_row(c) for c in doc.cases]
-    numeric = {
-        "audio s",
-        "median ms",
-        "p95 ms",
-        "rtf ↓",
-        "rtfx ↑",
-        "chars/s",
-        "ttfa ms",
-        "cold ms",
-        "RSS MB",
-        "CPU",
-        "errors",
-    }
+    numeric = {"audio s", "median ms", "p95 ms", "rtf ↓", "rtfx ↑", "chars/s", "ttfa ms",
+               "cold ms", "RSS MB", "CPU", "errors"}  # fmt: skip
     headers = list(rows[0]) if rows else []
+    if width < 150:
+        headers = [h for h in headers if h not in NARROW_DROPS]
+    if width < 100:
+        headers = [h for h in headers if h not in TIGHT_DROPS]
+    if not any(c.error_count for c in doc.cases):
+        headers = [h for h in headers if h != "errors"]
     for h in headers:
-        table.add_column(
-            h, justify="right" if h in numeric else "left", style="red" if h == "errors" else None
-        )
+        table.add_column(h, justify="right" if h in numeric else "left", no_wrap=True,
+                         style="red" if h == "errors" else None)  # fmt: skip
     for r in rows:
-        table.add_row(*r.values())
+        table.add_row(*(r[h] for h in headers))
     return table

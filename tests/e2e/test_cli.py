@@ -178,3 +178,47 @@ def test_espeak_run_writes_document_report_and_audio(tmp_path):
     (run_dir / "report.md").unlink()
     again = voxbench("report", str(run_dir))
     assert again.returncode == 0 and (run_dir / "report.md").read_text() == report
+
+
+def _offline_prefix() -> list[str]:
+    """`unshare -n` (no network at all) where this user may create a network namespace."""
+    import shutil
+
+    if shutil.which("unshare"):
+        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+        if probe.returncode == 0:
+            return ["unshare", "-n"]
+    return []
+
+
+@pytest.mark.slow
+def test_default_run_covers_builtin_engines_offline(tmp_path):
+    """`voxbench run` with no engine or workload: every built-in on its own workloads, no network."""
+    prefix = _offline_prefix()
+    cmd = [
+        *prefix,
+        sys.executable,
+        "-m",
+        "voxbench",
+        "run",
+        "-n",
+        "2",
+        "--warmup",
+        "1",
+        "-o",
+        str(tmp_path),
+        "--json",
+        "-",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    engines = {c["engine"] for c in doc["cases"]}
+    assert {"espeak", "piper", "fluidsynth"} <= engines
+    workloads = {(c["engine"], c["workload"]) for c in doc["cases"]}
+    assert ("piper", "long") in workloads and ("fluidsynth", "piano") in workloads
+    for case in doc["cases"]:
+        assert case["error_count"] == 0, case["errors"]
+        assert case["rtf"] > 0 and case["rtfx"] > 0 and case["cold_start_ms"] > 0
+        assert case["streamed"] and case["ttfa_ms"]["median"] <= case["latency_ms"]["median"]
+    assert "rtf" in proc.stderr  # the human table went to stderr, the JSON to stdout

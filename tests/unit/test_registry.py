@@ -35,3 +35,16 @@ def test_bad_params_are_reported():
 def test_describe_unknown_engine_is_unavailable_not_an_exception():
     row = describe("nope:Nothing")
     assert row["available"] is False and "cannot import" in row["reason"]
+
+
+def test_engines_from_installed_entry_points(tmp_path, monkeypatch):
+    """A package that declares a voxbench.engines entry point is found by name."""
+    dist = tmp_path / "my_engines-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-engines\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[voxbench.engines]\nmy-sleep = voxbench.engines.calibration:SleepEngine\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert known_engines()["my-sleep"] == "voxbench.engines.calibration:SleepEngine"
+    assert EngineSpec("my-sleep", {"call_ms": 3}).create().call_ms == 3.0
