@@ -6,6 +6,7 @@ Kept free of heavy imports so that start-up time is the engine's own, not voxben
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -42,6 +43,8 @@ def _load(spec: Any) -> tuple[Any, tuple[str, Any]]:
 
 
 def main(conn: Connection, log_path: str) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(log_path)
     from voxbench.measure import max_rss_mb, measure_call
 

@@ -222,3 +222,48 @@ def test_default_run_covers_builtin_engines_offline(tmp_path):
         assert case["rtf"] > 0 and case["rtfx"] > 0 and case["cold_start_ms"] > 0
         assert case["streamed"] and case["ttfa_ms"]["median"] <= case["latency_ms"]["median"]
     assert "rtf" in proc.stderr  # the human table went to stderr, the JSON to stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_cases_already_measured(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voxbench",
+            "run",
+            "-e",
+            f"{CAL}:SleepEngine",
+            "-w",
+            "short,medium",
+            "-n",
+            "20",
+            "--warmup",
+            "0",
+            "-o",
+            str(tmp_path),
+            "--machine-id",
+            "m",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    results = None
+    while time.monotonic() < deadline and results is None:
+        found = list(tmp_path.glob("m/*/results.json"))
+        if found and json.loads(found[0].read_text())["cases"]:
+            results = found[0]
+        time.sleep(0.05)
+    assert results is not None, "no case finished in time"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted after" in err
+    doc = json.loads(results.read_text())
+    assert 1 <= len(doc["cases"]) < 4 and doc["finished_at"] is None
+    assert (results.parent / "report.md").is_file()
