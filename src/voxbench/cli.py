@@ -134,6 +134,8 @@ def run(
 
     if timeout < 0:
         raise ConfigError("--timeout cannot be negative")
+    if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
+        raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
     engines = _split(engine)
     request = RunRequest(
         engines=[EngineSpec(e) for e in engines] if engines else None,
@@ -277,3 +279,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("voxbench: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # disk full, permissions: still one line, the traceback with --debug
+        if _state["debug"]:
+            raise
+        print(f"voxbench: error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -65,6 +65,7 @@ def plan(request: RunRequest) -> Plan:
     explicit = request.engines is not None
     specs = request.engines if explicit else [EngineSpec(name) for name in BUILTIN_ENGINES]
     assert specs is not None
+    specs = list({(s.ref, repr(sorted(s.params.items()))): s for s in specs}.values())
     skipped: list[dict[str, str]] = []
     usable: list[EngineSpec] = []
     for spec in specs:
@@ -82,7 +83,7 @@ def plan(request: RunRequest) -> Plan:
 
     given: list[Workload] | None = None
     if request.workloads is not None:
-        given = [resolve_workload(ref) for ref in request.workloads]
+        given = [resolve_workload(ref) for ref in dict.fromkeys(request.workloads)]
     cases: list[PlannedCase] = []
     used: set[str] = set()
     for spec in usable:
@@ -146,7 +147,10 @@ def execute(
     env = environment.capture(request.machine_id)
     run_id = new_run_id()
     run_dir = request.output / env.machine_id / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the results folder {run_dir}: {exc.strerror}") from None
     engines: dict[str, EngineRef] = {}
     for c in the_plan.cases:
         engines.setdefault(c.spec.ref, EngineRef(ref=c.spec.ref, params=c.spec.params))

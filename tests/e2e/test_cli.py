@@ -267,3 +267,46 @@ def test_ctrl_c_keeps_the_cases_already_measured(tmp_path):
     doc = json.loads(results.read_text())
     assert 1 <= len(doc["cases"]) < 4 and doc["finished_at"] is None
     assert (results.parent / "report.md").is_file()
+
+
+def test_unusable_output_paths_are_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert_one_line_error(
+        voxbench("run", "-e", f"{CAL}:SleepEngine", "-o", str(blocker)),
+        "cannot create the results folder",
+    )
+    assert_one_line_error(
+        voxbench(
+            "run",
+            "-e",
+            f"{CAL}:SleepEngine",
+            "-o",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "missing" / "x.json"),
+        ),
+        "--json: folder",
+    )
+
+
+def test_repeated_engines_and_workloads_run_once(tmp_path):
+    proc = voxbench(
+        "run",
+        "-e",
+        f"{CAL}:SleepEngine",
+        "-e",
+        f"{CAL}:SleepEngine",
+        "-w",
+        "short,short",
+        "-n",
+        "1",
+        "--warmup",
+        "0",
+        "-o",
+        str(tmp_path),
+        "--json",
+        "-",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["cases"]) == 2  # short has two inputs
