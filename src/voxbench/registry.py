@@ -1,4 +1,6 @@
-"""Find engines by name: the built-ins, ``voxbench.engines`` entry points, or ``module.path:Factory``.
+"""Find engines by reference: a built-in or entry-point name, ``module.path:Factory``,
+``cmd:TEMPLATE`` (a command line) or ``http(s)://host:port/v1/audio/speech`` (an OpenAI-compatible
+speech endpoint).
 
 Resolution imports only the engine's own module; the heavy libraries an engine needs are imported
 in its ``load()``, so listing engines stays fast.
@@ -19,6 +21,16 @@ BUILTIN_ENGINES: dict[str, str] = {
     "fluidsynth": "voxbench.engines.fluidsynth:FluidSynthEngine",
 }
 ENTRY_POINT_GROUP = "voxbench.engines"
+COMMAND_ENGINE = "voxbench.engines.command:CommandEngine"
+HTTP_ENGINE = "voxbench.engines.http:OpenAISpeechEngine"
+
+
+def _ref_kind(ref: str) -> str:
+    if ref.startswith("cmd:"):
+        return "command"
+    if ref.startswith(("http://", "https://")):
+        return "http"
+    return "python"
 
 
 def _load_object(target: str) -> Any:
@@ -58,6 +70,11 @@ class EngineSpec:
 
     @property
     def target(self) -> str:
+        kind = _ref_kind(self.ref)
+        if kind == "command":
+            return COMMAND_ENGINE
+        if kind == "http":
+            return HTTP_ENGINE
         engines = known_engines()
         if self.ref in engines:
             return engines[self.ref]
@@ -83,14 +100,34 @@ class EngineSpec:
         if reason:
             raise EngineUnavailable(f"engine {self.ref!r} is unavailable: {reason}")
         try:
-            return factory(**self.params)
+            return factory(**self.implicit_args(), **self.params)
         except TypeError as exc:
             raise ConfigError(f"engine {self.ref!r} rejected its parameters: {exc}") from exc
 
+    def implicit_args(self) -> dict[str, Any]:
+        """Arguments the reference itself carries: the command template or the endpoint URL."""
+        kind = _ref_kind(self.ref)
+        if kind == "command":
+            return {"template": self.ref[len("cmd:") :]}
+        if kind == "http":
+            return {"url": self.ref}
+        return {}
+
     @property
     def name(self) -> str:
+        """A short engine name for tables: the registered name, the program, or host:port."""
+        kind = _ref_kind(self.ref)
+        if kind == "command":
+            words = self.ref[len("cmd:") :].split()
+            return "cmd:" + (words[0].rsplit("/", 1)[-1] if words else "?")
+        if kind == "http":
+            from urllib.parse import urlsplit
+
+            return "http:" + (urlsplit(self.ref).netloc or "?")
+        if self.ref in known_engines():
+            return self.ref
         factory = self.factory()
-        return getattr(factory, "name", None) or self.ref
+        return getattr(factory, "name", None) or self.ref.rsplit(":", 1)[-1]
 
 
 def describe(ref: str) -> dict[str, Any]:
