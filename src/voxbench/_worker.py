@@ -46,7 +46,7 @@ def main(conn: Connection, log_path: str) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(log_path)
-    from voxbench.measure import max_rss_mb, measure_call
+    from voxbench.measure import measure_call, memory_report
 
     engine: Any = None
     conn.send(("ready",))
@@ -57,13 +57,17 @@ def main(conn: Connection, log_path: str) -> None:
             break
         op = message[0]
         if op == "call":
-            _, payload, use_stream, keep_audio = message
-            conn.send(measure_call(engine, payload, use_stream=use_stream, keep_audio=keep_audio))
+            _, payload, use_stream, keep_audio, batch = message
+            conn.send(
+                measure_call(
+                    engine, payload, use_stream=use_stream, keep_audio=keep_audio, batch=batch
+                )
+            )
         elif op == "load":
             engine, reply = _load(message[1])
             conn.send(reply)
-        elif op == "rss":
-            conn.send(max_rss_mb())
+        elif op == "memory":
+            conn.send(memory_report())
         elif op == "close":
             break
     if engine is not None and callable(getattr(engine, "close", None)):

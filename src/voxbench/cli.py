@@ -74,7 +74,8 @@ def run(
         typer.Option(
             "--engine",
             "-e",
-            help="Engine name or package.module:Factory; repeat or comma-separate. "
+            help="Engine: a name, package.module:Factory, 'cmd:PROGRAM ARGS' or "
+            "an http(s):// speech endpoint; repeat or comma-separate (not cmd:). "
             "Default: every available built-in engine.",
         ),
     ] = None,
@@ -87,18 +88,40 @@ def run(
             ".jsonl/.mid path; repeat or comma-separate. Default: each engine's own.",
         ),
     ] = None,
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option("--engine-arg", "-a", help="Fixed engine argument name=value (repeatable)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Swept engine parameter name=v1,v2,... (repeatable; crossed)."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Devices, comma-separated: cpu, cuda, cuda:N. Default: cpu.")
+    ] = None,
+    batch_size: Annotated[
+        str | None,
+        typer.Option(help="Batch sizes to sweep, comma-separated, for engines that take batches."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A voxbench.toml; options given here override it."),
+    ] = None,
     iterations: Annotated[
-        int, typer.Option("--iterations", "-n", min=1, help="Measured iterations per case.")
-    ] = 10,
-    warmup: Annotated[int, typer.Option(min=0, help="Warm-up calls per case, not measured.")] = 3,
+        int | None,
+        typer.Option("--iterations", "-n", min=1, help="Measured iterations per case [10]."),
+    ] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up calls per case [3].")] = None,
     output: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--output",
             "-o",
-            help="Results root folder; the run goes in OUTPUT/<machine-id>/<run-id>/.",
+            help="Results root folder [results]; the run goes in OUTPUT/<machine-id>/<run-id>/.",
         ),
-    ] = Path("results"),
+    ] = None,
     in_process: Annotated[
         bool,
         typer.Option(
@@ -107,14 +130,16 @@ def run(
         ),
     ] = False,
     timeout: Annotated[
-        float, typer.Option(help="Per-call timeout in seconds (worker mode); 0 for none.")
-    ] = 120.0,
+        float | None,
+        typer.Option(help="Per-call timeout in seconds, worker mode [120]; 0 for none."),
+    ] = None,
     stream: Annotated[
-        StreamMode,
+        StreamMode | None,
         typer.Option(
-            help="auto: stream when the engine can (measures ttfa); off: whole-answer calls only."
+            help="auto: stream when the engine can "
+            "(measures ttfa); off: whole-answer calls only [auto]."
         ),
-    ] = StreamMode.auto,
+    ] = None,
     json_out: Annotated[
         str | None,
         typer.Option("--json", help="Also write the result document to this path; '-' for stdout."),
@@ -128,38 +153,97 @@ def run(
     ] = None,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
-    from voxbench.registry import EngineSpec
-    from voxbench.runner import RunRequest, calls_per_case, plan
-    from voxbench.scenario import Settings
+    from voxbench.runner import calls_per_case, plan
 
-    if timeout < 0:
-        raise ConfigError("--timeout cannot be negative")
+    request = _build_request(
+        engine=engine, workload=workload, engine_arg=engine_arg, param=param, device=device,
+        batch_size=batch_size, config=config, iterations=iterations, warmup=warmup,
+        output=output, in_process=in_process, timeout=timeout, stream=stream,
+        no_audio=no_audio, machine_id=machine_id,
+    )  # fmt: skip
     if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
         raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
-    engines = _split(engine)
-    request = RunRequest(
-        engines=[EngineSpec(e) for e in engines] if engines else None,
-        workloads=_split(workload),
-        settings=Settings(
-            iterations=iterations,
-            warmup=warmup,
-            mode="in-process" if in_process else "worker",
-            timeout_s=timeout or None,
-            stream=stream.value,
-            save_audio=not no_audio,
-        ),
-        output=output,
-        machine_id=machine_id,
-        argv=sys.argv[1:],
-    )
     the_plan = plan(request)
     console = _stderr_console()
     for s in the_plan.skipped:
-        console.print(f"[yellow]skipped[/] {s['engine']}: {s['reason']}")
+        from voxbench.runner import _skip_text
+
+        console.print(f"[yellow]skipped[/] {_skip_text(s)}")
     doc, run_dir = _run_with_progress(request, the_plan, console, calls_per_case(request.settings))
     _print_summary(doc, run_dir, json_out, console)
     if any(c.error_count for c in doc.cases):
         raise typer.Exit(1)
+
+
+def _engine_refs(values: list[str] | None) -> list[str] | None:
+    """Split comma-separated engine names, but keep a cmd: template or a URL whole."""
+    if not values:
+        return None
+    out: list[str] = []
+    for raw in values:
+        if raw.startswith(("cmd:", "http://", "https://")):
+            out.append(raw)
+        else:
+            out.extend(v.strip() for v in raw.split(",") if v.strip())
+    return out or None
+
+
+def _build_request(**opt):  # type: ignore[no-untyped-def]
+    """Merge the command line over the config file over the defaults into a RunRequest."""
+    from voxbench import devices as dev
+    from voxbench.config import ConfigFile, load_config
+    from voxbench.params import parse_args, parse_list, parse_sweep
+    from voxbench.runner import EngineChoice, RunRequest
+    from voxbench.scenario import Settings
+
+    cfg, raw = load_config(opt["config"]) if opt["config"] else (ConfigFile(), None)
+
+    def pick(name: str, file_value, default):  # type: ignore[no-untyped-def]
+        value = opt[name]
+        return value if value is not None else (file_value if file_value is not None else default)
+
+    args = parse_args(opt["engine_arg"] or [])
+    refs = _engine_refs(opt["engine"])
+    if refs:
+        engines = [EngineChoice(r, dict(args)) for r in refs]
+    elif cfg.engine:
+        engines = [EngineChoice(e.ref, {**e.args, **args}, dict(e.params)) for e in cfg.engine]
+    else:
+        engines = None
+        if args:
+            raise ConfigError("--engine-arg needs --engine (or engines in --config)")
+    timeout = pick("timeout", cfg.timeout, 120.0)
+    if timeout < 0:
+        raise ConfigError("--timeout cannot be negative")
+    device_list = (
+        parse_list(opt["device"], "--device") if opt["device"] else (cfg.devices or ["cpu"])
+    )
+    batches = (parse_list(opt["batch_size"], "--batch-size", int) if opt["batch_size"]
+               else (cfg.batch_sizes or [1]))  # fmt: skip
+    if any(b < 1 for b in batches):
+        raise ConfigError("--batch-size values must be at least 1")
+    stream = opt["stream"].value if opt["stream"] is not None else (cfg.stream or "auto")
+    mode = "in-process" if opt["in_process"] else (cfg.mode or "worker")
+    save_audio = not opt["no_audio"] and (cfg.save_audio if cfg.save_audio is not None else True)
+    return RunRequest(
+        engines=engines,
+        workloads=_split(opt["workload"]) or cfg.workloads,
+        settings=Settings(
+            iterations=pick("iterations", cfg.iterations, 10),
+            warmup=pick("warmup", cfg.warmup, 3),
+            mode=mode,
+            timeout_s=timeout or None,
+            stream=stream,
+            save_audio=save_audio,
+        ),
+        sweep={**cfg.params, **parse_sweep(opt["param"] or [])},
+        devices=list(dict.fromkeys(dev.normalize(d) for d in device_list)),
+        batch_sizes=list(dict.fromkeys(batches)),
+        output=pick("output", Path(cfg.output) if cfg.output else None, Path("results")),
+        machine_id=pick("machine_id", cfg.machine_id, None),
+        argv=sys.argv[1:],
+        config_file=raw,
+    )
 
 
 def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no-untyped-def]

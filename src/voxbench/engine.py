@@ -62,7 +62,10 @@ class BaseEngine:
     """Convenience base class: no-op ``load``/``close``, and a ``stream`` left to subclasses.
 
     Subclasses set ``name``, ``input_kind``, ``output_kind``, ``description``, and implement
-    ``synthesize``; a streaming engine also implements ``stream``. ``check()`` returns ``None`` when
+    ``synthesize``; a streaming engine also implements ``stream``; an engine that takes batches
+    implements ``synthesize_batch(inputs) -> list[Output]``; a GPU engine lists ``devices``, takes
+    a ``device`` argument and implements ``synchronize()`` (e.g. ``torch.cuda.synchronize()``), which
+    voxbench calls before it stops the clock. ``check()`` returns ``None`` when
     the engine can run here, else a one-line reason with the fix (shown by ``voxbench engines``).
     """
 
@@ -71,6 +74,7 @@ class BaseEngine:
     output_kind: ClassVar[OutputKind] = "audio"
     description: ClassVar[str] = ""
     default_workloads: ClassVar[tuple[str, ...]] = ()
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
 
     @classmethod
     def check(cls) -> str | None:
@@ -86,7 +90,11 @@ class BaseEngine:
         return None
 
     def info(self) -> dict[str, Any]:
-        """Settings worth recording in the result document (model, voice, threads...)."""
+        """Settings worth recording in the result document (model, voice, threads...).
+
+        An engine that may silently fall back to another device (an ONNX Runtime session without
+        its CUDA provider, say) reports the one it really runs on as ``device_actual``.
+        """
         return {}
 
 
@@ -113,9 +121,18 @@ def stage(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        sink = _stages.get()
-        if sink is not None:
-            sink[name] = sink.get(name, 0.0) + (time.perf_counter_ns() - start) / 1e6
+        record_stage(name, (time.perf_counter_ns() - start) / 1e6)
+
+
+def record_stage(name: str, ms: float) -> None:
+    """Add ``ms`` milliseconds to stage ``name`` of the call being measured.
+
+    For times a ``with`` block cannot frame: one that spans a ``yield`` of a streaming engine, or one
+    a server reported. Outside a voxbench measurement it records nothing.
+    """
+    sink = _stages.get()
+    if sink is not None:
+        sink[name] = sink.get(name, 0.0) + ms
 
 
 @contextmanager

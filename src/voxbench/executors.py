@@ -18,7 +18,7 @@ from typing import Any
 
 from voxbench.engine import can_stream
 from voxbench.errors import ConfigError, EngineFailed, EngineUnavailable, VoxbenchError
-from voxbench.measure import CallRecord, error_dict, max_rss_mb, measure_call
+from voxbench.measure import CallRecord, error_dict, measure_call, memory_report
 from voxbench.registry import EngineSpec
 
 
@@ -73,11 +73,15 @@ class InProcessExecutor:
             ) from exc
         return StartInfo(process_ms=None, **facts)
 
-    def call(self, payload: Any, *, use_stream: bool, keep_audio: bool) -> CallRecord:
-        return measure_call(self._engine, payload, use_stream=use_stream, keep_audio=keep_audio)
+    def call(
+        self, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
+    ) -> CallRecord:
+        return measure_call(
+            self._engine, payload, use_stream=use_stream, keep_audio=keep_audio, batch=batch
+        )
 
-    def peak_rss_mb(self) -> float:
-        return max_rss_mb()
+    def memory(self) -> dict[str, Any]:
+        return memory_report()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -153,12 +157,14 @@ class WorkerExecutor:
             raise _ERROR_TYPES[kind](message)
         return StartInfo(process_ms=process_ms, **body)
 
-    def call(self, payload: Any, *, use_stream: bool, keep_audio: bool) -> CallRecord:
-        self._send(("call", payload, use_stream, keep_audio), "a call")
+    def call(
+        self, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
+    ) -> CallRecord:
+        self._send(("call", payload, use_stream, keep_audio, batch), "a call")
         return self._receive(self.timeout_s, "engine call")
 
-    def peak_rss_mb(self) -> float:
-        self._send(("rss",), "reading memory")
+    def memory(self) -> dict[str, Any]:
+        self._send(("memory",), "reading memory")
         return self._receive(30, "reading memory")
 
     def _kill(self) -> None:

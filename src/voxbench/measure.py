@@ -8,6 +8,7 @@ chunks as the consumer sees them.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -62,9 +63,17 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-def measure_call(engine: Any, payload: Any, *, use_stream: bool, keep_audio: bool) -> CallRecord:
-    """Call the engine once on ``payload`` and return what was measured; never raises."""
+def measure_call(
+    engine: Any, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
+) -> CallRecord:
+    """Call the engine once on ``payload`` and return what was measured; never raises.
+
+    ``batch`` > 1 sends ``batch`` copies of the input in one ``synthesize_batch`` call. An engine's
+    ``synchronize()`` (a GPU engine waiting for its device) runs before the clock stops.
+    """
     rec = CallRecord()
+    sync = getattr(engine, "synchronize", None)
+    sync = sync if callable(sync) else None
     kept: list[Any] = []
     with collect_stages() as stages:
         cpu0 = _cpu_seconds()
@@ -84,17 +93,26 @@ def measure_call(engine: Any, payload: Any, *, use_stream: bool, keep_audio: boo
                     rec.sample_rate = chunk.sample_rate
                     if keep_audio:
                         kept.append(chunk.audio)
+                if sync is not None:
+                    sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
             else:
-                out = engine.synthesize(payload)
+                if batch > 1:
+                    outs = engine.synthesize_batch([payload] * batch)
+                else:
+                    outs = [engine.synthesize(payload)]
+                if sync is not None:
+                    sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
-                if out.audio is not None:
-                    rec.samples = len(out.audio)
-                    rec.sample_rate = out.sample_rate
-                    if keep_audio:
-                        kept.append(out.audio)
-                rec.text = out.text
-                stages.update({k: stages.get(k, 0.0) + v for k, v in out.stages.items()})
+                for out in outs:
+                    if out.audio is not None:
+                        rec.samples += len(out.audio)
+                        rec.sample_rate = out.sample_rate
+                        if keep_audio:
+                            kept.append(out.audio)
+                    rec.text = out.text
+                    for k, v in out.stages.items():
+                        stages[k] = stages.get(k, 0.0) + v
         except Exception as exc:
             rec.wall_ns = time.perf_counter_ns() - t0
             rec.error = error_dict(exc)
@@ -121,3 +139,42 @@ def max_rss_mb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
+
+
+def gpu_memory_mb() -> tuple[float | None, str | None]:
+    """This process's GPU memory and how it was read, or (None, None) without a GPU.
+
+    torch's allocator peak (``max_memory_allocated``) when the engine uses torch on CUDA; else the
+    memory NVML sees this process holding at the time of the call (NVML keeps no per-process peak).
+    """
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            peak = sum(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
+            return peak / 2**20, "torch max_memory_allocated"
+    except Exception:
+        pass
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None, None
+    try:
+        pid, used = os.getpid(), 0
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory:
+                    used += proc.usedGpuMemory
+        return (used / 2**20, "nvml process memory at end of case") if used else (None, None)
+    except Exception:
+        return None, None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def memory_report() -> dict[str, float | str | None]:
+    """Peak RSS and GPU memory of this process, read at the end of a case."""
+    gpu, scope = gpu_memory_mb()
+    return {"rss_mb": max_rss_mb(), "gpu_mb": gpu, "gpu_scope": scope}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from voxbench.devices import accepts_device
 from voxbench.errors import ConfigError, EngineUnavailable
 
 BUILTIN_ENGINES: dict[str, str] = {
@@ -67,6 +68,7 @@ class EngineSpec:
 
     ref: str
     params: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
 
     @property
     def target(self) -> str:
@@ -99,8 +101,14 @@ class EngineSpec:
         reason = self.unavailable_reason()
         if reason:
             raise EngineUnavailable(f"engine {self.ref!r} is unavailable: {reason}")
+        extra = self.implicit_args()
+        if self.device != "cpu" or "device" in self.params:
+            extra["device"] = self.params.get("device", self.device)
+        elif getattr(factory, "devices", None) and accepts_device(factory):
+            extra["device"] = "cpu"
+        params = {k: v for k, v in self.params.items() if k != "device"}
         try:
-            return factory(**self.implicit_args(), **self.params)
+            return factory(**extra, **params)
         except TypeError as exc:
             raise ConfigError(f"engine {self.ref!r} rejected its parameters: {exc}") from exc
 

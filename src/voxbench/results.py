@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxbench.errors import ConfigError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class _Model(BaseModel):
@@ -82,6 +82,11 @@ class Case(_Model):
     input_meta: dict[str, Any] = {}
     params: dict[str, Any] = {}
     device: str = "cpu"
+    device_actual: str | None = Field(
+        None, description="the device the engine reports it really ran on, when it says"
+    )
+    device_fallback: bool = Field(False, description="asked for one device, ran on another")
+    batch_size: int = 1
     mode: Literal["worker", "in-process"]
     streamed: bool = False
     iterations: int
@@ -92,6 +97,7 @@ class Case(_Model):
     rtfx: float | None = Field(None, description="audio time / wall time, median; higher is better")
     ms_per_audio_second: float | None = None
     chars_per_second: float | None = None
+    items_per_second: float | None = Field(None, description="batch_size / median latency")
     ttfa_ms: Summary | None = None
     chunk_gap_ms: Summary | None = None
     chunks: int | None = None
@@ -99,6 +105,8 @@ class Case(_Model):
     cold_start: ColdStart | None = None
     peak_rss_mb: float | None = None
     peak_rss_scope: Literal["worker", "process"] | None = None
+    peak_gpu_mb: float | None = None
+    peak_gpu_scope: str | None = None
     cpu_utilization: float | None = Field(None, description="median CPU seconds / wall seconds")
     stages: dict[str, StageSummary] = {}
     errors: list[ErrorRecord] = []
@@ -138,7 +146,8 @@ class Environment(_Model):
 
 class EngineRef(_Model):
     ref: str
-    params: dict[str, Any] = {}
+    args: dict[str, Any] = Field({}, description="fixed keyword arguments")
+    sweep: dict[str, list[Any]] = Field({}, description="swept parameters, crossed")
 
 
 class RunConfig(_Model):
@@ -151,9 +160,13 @@ class RunConfig(_Model):
     mode: Literal["worker", "in-process"]
     timeout_s: float | None
     stream: Literal["auto", "on", "off"] = "auto"
-    device: str = "cpu"
+    devices: list[str] = ["cpu"]
+    batch_sizes: list[int] = [1]
     save_audio: bool = True
     argv: list[str] = []
+    config_file: dict[str, Any] | None = Field(
+        None, description="the voxbench.toml the run read, as parsed"
+    )
 
 
 class ResultDocument(_Model):

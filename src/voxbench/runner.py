@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from voxbench import __version__
+from voxbench import __version__, devices
 from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
+from voxbench.params import combinations
 from voxbench.registry import BUILTIN_ENGINES, EngineSpec
 from voxbench.results import EngineRef, ResultDocument, RunConfig
 from voxbench.scenario import CaseOutcome, Settings, run_case, write_audio
@@ -28,16 +30,30 @@ class Interrupted(VoxbenchError):
 
 
 @dataclass
+class EngineChoice:
+    """One engine as asked for: its reference, fixed arguments and swept parameters."""
+
+    ref: str
+    args: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
 class RunRequest:
     """What to run. ``engines=None`` means every available built-in engine; ``workloads=None``
-    means each engine's default workloads."""
+    means each engine's default workloads. ``sweep`` applies to every engine (crossed with each
+    engine's own), and every case runs on each of ``devices`` and ``batch_sizes``."""
 
-    engines: list[EngineSpec] | None = None
+    engines: list[EngineChoice] | None = None
     workloads: list[str] | None = None
     settings: Settings = field(default_factory=Settings)
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    batch_sizes: list[int] = field(default_factory=lambda: [1])
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
+    config_file: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class PlannedCase:
     engine: str
     workload: str
     item: WorkloadItem
+    batch_size: int = 1
 
 
 @dataclass
@@ -53,6 +70,7 @@ class Plan:
     cases: list[PlannedCase]
     skipped: list[dict[str, str]]
     workloads: list[str]
+    engines: list[EngineChoice]
 
 
 def _engine_kind(spec: EngineSpec) -> tuple[str, tuple[str, ...]]:
@@ -60,34 +78,64 @@ def _engine_kind(spec: EngineSpec) -> tuple[str, tuple[str, ...]]:
     return getattr(factory, "input_kind", "text"), tuple(getattr(factory, "default_workloads", ()))
 
 
-def plan(request: RunRequest) -> Plan:
-    """Resolve engines and workloads into cases; raise ConfigError/EngineUnavailable on bad input."""
+def _usable_engines(request: RunRequest, skipped: list[dict[str, str]]) -> list[EngineChoice]:
     explicit = request.engines is not None
-    specs = request.engines if explicit else [EngineSpec(name) for name in BUILTIN_ENGINES]
-    assert specs is not None
-    specs = list({(s.ref, repr(sorted(s.params.items()))): s for s in specs}.values())
-    skipped: list[dict[str, str]] = []
-    usable: list[EngineSpec] = []
-    for spec in specs:
-        reason = spec.unavailable_reason()
+    choices = request.engines if explicit else [EngineChoice(name) for name in BUILTIN_ENGINES]
+    assert choices is not None
+    unique = {(c.ref, repr(sorted(c.args.items())), repr(c.sweep)): c for c in choices}
+    usable = []
+    for choice in unique.values():
+        reason = EngineSpec(choice.ref, choice.args).unavailable_reason()
         if reason is None:
-            usable.append(spec)
+            usable.append(choice)
         elif explicit:
-            raise EngineUnavailable(f"engine {spec.ref!r} is unavailable: {reason}")
+            raise EngineUnavailable(f"engine {choice.ref!r} is unavailable: {reason}")
         else:
-            skipped.append({"engine": spec.ref, "reason": reason})
+            skipped.append({"engine": choice.ref, "reason": reason})
     if not usable:
         raise EngineUnavailable(
             "no engine can run here: " + "; ".join(f"{s['engine']}: {s['reason']}" for s in skipped)
         )
+    return usable
 
+
+def _variants(
+    request: RunRequest, choice: EngineChoice, skipped: list[dict[str, str]]
+) -> list[tuple[EngineSpec, int]]:
+    """Every (spec, batch size) of one engine: devices × batch sizes × swept parameters."""
+    factory = EngineSpec(choice.ref, choice.args).factory()
+    combos = combinations({**request.sweep, **choice.sweep})
+    out = []
+    for device in request.devices:
+        reason = devices.machine_reason(device) or devices.engine_reason(factory, device)
+        if reason:
+            skipped.append({"engine": choice.ref, "device": device, "reason": reason})
+            continue
+        for batch in request.batch_sizes:
+            if batch > 1 and not callable(getattr(factory, "synthesize_batch", None)):
+                skipped.append({"engine": choice.ref, "batch_size": str(batch),
+                                "reason": "takes no batches (no synthesize_batch)"})  # fmt: skip
+                continue
+            out.extend(
+                (EngineSpec(choice.ref, {**choice.args, **combo}, device), batch)
+                for combo in combos
+            )
+    return out
+
+
+def plan(request: RunRequest) -> Plan:
+    """Resolve engines, workloads, sweeps and devices into cases; raise a one-line VoxbenchError
+    on bad input. Devices or batch sizes an engine cannot use are skipped with the reason."""
+    skipped: list[dict[str, str]] = []
+    usable = _usable_engines(request, skipped)
     given: list[Workload] | None = None
     if request.workloads is not None:
         given = [resolve_workload(ref) for ref in dict.fromkeys(request.workloads)]
     cases: list[PlannedCase] = []
     used: set[str] = set()
-    for spec in usable:
-        kind, defaults = _engine_kind(spec)
+    for choice in usable:
+        base = EngineSpec(choice.ref, choice.args)
+        kind, defaults = _engine_kind(base)
         if given is None:
             chosen = [resolve_workload(w) for w in defaults]
         else:
@@ -95,21 +143,30 @@ def plan(request: RunRequest) -> Plan:
             if not chosen:
                 hint = f" (try --workload {defaults[0]})" if defaults else ""
                 raise ConfigError(
-                    f"engine {spec.ref!r} takes {kind} input, but no {kind} "
+                    f"engine {choice.ref!r} takes {kind} input, but no {kind} "
                     f"workload was given{hint}"
                 )
-        name = spec.name
-        for w in chosen:
-            used.add(w.name)
-            cases.extend(PlannedCase(spec, name, w.name, item) for item in w.items)
+        name = base.name
+        for spec, batch in _variants(request, choice, skipped):
+            for w in chosen:
+                used.add(w.name)
+                cases.extend(PlannedCase(spec, name, w.name, item, batch) for item in w.items)
     for w in given or []:
-        if w.name not in used:
+        if w.name not in used and not skipped:
             raise ConfigError(
                 f"workload {w.name!r} is {w.kind} input, which none of the chosen engines takes"
             )
     if not cases:
-        raise ConfigError("nothing to run: no engine has a workload it can take")
-    return Plan(cases=cases, skipped=skipped, workloads=sorted(used))
+        reasons = "; ".join(_skip_text(s) for s in skipped) or "no engine has a workload it takes"
+        raise ConfigError(f"nothing to run: {reasons}")
+    return Plan(cases=cases, skipped=skipped, workloads=sorted(used), engines=usable)
+
+
+def _skip_text(skip: dict[str, str]) -> str:
+    where = " on " + skip["device"] if "device" in skip else ""
+    if "batch_size" in skip:
+        where += f" at batch size {skip['batch_size']}"
+    return f"{skip['engine']}{where}: {skip['reason']}"
 
 
 def new_run_id() -> str:
@@ -151,23 +208,26 @@ def execute(
         run_dir.mkdir(parents=True, exist_ok=False)
     except OSError as exc:
         raise ConfigError(f"cannot create the results folder {run_dir}: {exc.strerror}") from None
-    engines: dict[str, EngineRef] = {}
-    for c in the_plan.cases:
-        engines.setdefault(c.spec.ref, EngineRef(ref=c.spec.ref, params=c.spec.params))
+    engines = [
+        EngineRef(ref=c.ref, args=c.args, sweep={**request.sweep, **c.sweep})
+        for c in the_plan.engines
+    ]
     doc = ResultDocument(
         run_id=run_id,
         created_at=_now(),
         voxbench_version=__version__,
         environment=env,
         config=RunConfig(
-            engines=list(engines.values()),
+            engines=engines,
             workloads=the_plan.workloads,
             iterations=s.iterations,
             warmup=s.warmup,
             mode=s.mode,  # type: ignore[arg-type]
             timeout_s=s.timeout_s,
             stream=s.stream,
-            device=s.device,  # type: ignore[arg-type]
+            devices=request.devices,
+            batch_sizes=request.batch_sizes,
+            config_file=request.config_file,  # type: ignore[arg-type]
             save_audio=s.save_audio,
             argv=request.argv,
         ),
@@ -185,6 +245,7 @@ def execute(
                 planned.item,
                 s,
                 tick=lambda n, p=planned: progress(p, n),
+                batch_size=planned.batch_size,
             )
             if s.save_audio:
                 outcome.case.audio_file = write_audio(outcome, run_dir / "audio")

@@ -30,7 +30,6 @@ class Settings:
     mode: str = "worker"
     timeout_s: float | None = 120.0
     stream: str = "auto"  # auto: stream when the engine can; on: require it; off: never
-    device: str = "cpu"
     save_audio: bool = True
 
 
@@ -49,10 +48,11 @@ def _error(phase: str, iteration: int | None, err: dict[str, str]) -> ErrorRecor
 
 
 def _case_id(
-    engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str
+    engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str, batch: int
 ) -> str:
     p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return "/".join(x for x in (engine, workload, item.id, p, device) if x)
+    b = f"batch={batch}" if batch > 1 else ""
+    return "/".join(x for x in (engine, workload, item.id, p, b, device) if x)
 
 
 def _median(values: list[float]) -> float | None:
@@ -62,6 +62,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> None:
+    """Summaries from the raw records of the measured calls (errors are not samples)."""
     ok = [r for r in records if r.error is None]
     s = Samples(
         latency_ms=[r.wall_ns / 1e6 for r in ok],
@@ -84,8 +85,10 @@ def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> 
         case.rtf = _median([w / a for w, a in with_audio])
         case.rtfx = _median([a / w for w, a in with_audio if w > 0])
         case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
-    if item.chars and lat and lat["median"] > 0:
-        case.chars_per_second = item.chars / (lat["median"] / 1000)
+    if lat and lat["median"] > 0:
+        case.items_per_second = case.batch_size / (lat["median"] / 1000)
+        if item.chars:
+            case.chars_per_second = item.chars * case.batch_size / (lat["median"] / 1000)
     if s.ttfa_ms:
         case.ttfa_ms = Summary(**summarize(s.ttfa_ms))  # type: ignore[arg-type]
         case.chunks = int(_median([r.chunks for r in ok]) or 0)
@@ -109,6 +112,7 @@ def measure_iterations(
     keep_last_audio: bool,
     tick: Tick,
     records: list[CallRecord] | None = None,
+    batch: int = 1,
 ) -> list[CallRecord]:
     """The measured loop: ``n`` back-to-back calls, raw records kept (audio of the last one only).
 
@@ -118,7 +122,7 @@ def measure_iterations(
     records = [] if records is None else records
     for i in range(n):
         rec = executor.call(
-            payload, use_stream=use_stream, keep_audio=keep_last_audio and i == n - 1
+            payload, use_stream=use_stream, keep_audio=keep_last_audio and i == n - 1, batch=batch
         )
         records.append(rec)
         tick(1)
@@ -132,10 +136,11 @@ def run_case(
     item: WorkloadItem,
     settings: Settings,
     tick: Tick = lambda n: None,
+    batch_size: int = 1,
 ) -> CaseOutcome:
     """Measure one case end to end; engine failures are recorded in the case, never raised."""
     case = Case(
-        id=_case_id(engine_name, workload, item, spec.params, settings.device),
+        id=_case_id(engine_name, workload, item, spec.params, spec.device, batch_size),
         engine=engine_name,
         workload=workload,
         input_id=item.id,
@@ -143,7 +148,8 @@ def run_case(
         input_chars=item.chars,
         input_meta=item.meta,
         params=spec.params,
-        device=settings.device,
+        device=spec.device,
+        batch_size=batch_size,
         mode=settings.mode,
         iterations=settings.iterations,
         warmup=settings.warmup,  # type: ignore[arg-type]
@@ -162,6 +168,10 @@ def run_case(
             case.errors.append(ErrorRecord(phase="load", type=type(exc).__name__, message=str(exc)))
             return outcome
         case.engine_info = started.info
+        actual = started.info.get("device_actual")
+        if actual:
+            case.device_actual = str(actual)
+            case.device_fallback = case.device_actual.split(":")[0] != spec.device.split(":")[0]
         if settings.stream == "on" and not started.streams:
             case.errors.append(
                 ErrorRecord(
@@ -171,10 +181,10 @@ def run_case(
                 )
             )
             return outcome
-        use_stream = started.streams and settings.stream != "off"
+        use_stream = started.streams and settings.stream != "off" and batch_size == 1
         case.streamed = use_stream
 
-        first = executor.call(payload, use_stream=use_stream, keep_audio=False)
+        first = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch_size)
         cold_total = (time.perf_counter_ns() - executor.created_ns) / 1e6
         calls_left -= 1
         tick(1)
@@ -190,7 +200,7 @@ def run_case(
         case.cold_start_ms = cold_total
 
         for i in range(settings.warmup):
-            rec = executor.call(payload, use_stream=use_stream, keep_audio=False)
+            rec = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch_size)
             calls_left -= 1
             tick(1)
             if rec.error:
@@ -204,10 +214,13 @@ def run_case(
             keep_last_audio=settings.save_audio,
             tick=tick,
             records=records,
+            batch=batch_size,
         )
         if records and records[-1].audio is not None:
             outcome.audio, outcome.sample_rate = records[-1].audio, records[-1].sample_rate
-        case.peak_rss_mb = executor.peak_rss_mb()
+        memory = executor.memory()
+        case.peak_rss_mb = memory["rss_mb"]
+        case.peak_gpu_mb, case.peak_gpu_scope = memory["gpu_mb"], memory["gpu_scope"]
     except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
         fatal = ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
     finally:

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import CAL
 from voxbench.registry import EngineSpec
-from voxbench.runner import RunRequest, execute, plan
+from voxbench.runner import EngineChoice, RunRequest, execute, plan
 from voxbench.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 
@@ -62,8 +62,8 @@ def test_crash_reports_the_exit_code(item):
 def test_run_goes_on_after_a_failing_engine(results_dir):
     request = RunRequest(
         engines=[
-            EngineSpec(f"{CAL}:FailingEngine"),
-            EngineSpec(f"{CAL}:SleepEngine", {"call_ms": 1}),
+            EngineChoice(f"{CAL}:FailingEngine"),
+            EngineChoice(f"{CAL}:SleepEngine", {"call_ms": 1}),
         ],
         workloads=["short"],
         settings=Settings(iterations=2, warmup=0),

@@ -1,0 +1,90 @@
+"""``voxbench.toml``: a run described in a file, validated, and stored in the result document.
+
+Example::
+
+    iterations = 10
+    warmup = 3
+    workloads = ["short", "medium", "long"]
+    devices = ["cpu"]
+
+    [params]                 # swept for every engine, crossed
+    length_scale = [0.8, 1.0, 1.2]
+
+    [[engine]]
+    ref = "piper"
+    args = { noise_scale = 0.667 }
+
+    [[engine]]
+    ref = "cmd:espeak-ng -w {out} {text}"
+
+Command-line options override the file's values.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from voxbench.errors import ConfigError
+
+Scalar = str | int | float | bool
+
+
+class EngineEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(min_length=1)
+    args: dict[str, Any] = {}
+    params: dict[str, list[Scalar]] = {}
+
+
+class ConfigFile(BaseModel):
+    """The keys a voxbench.toml may hold; unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: list[EngineEntry] = []
+    workloads: list[str] | None = None
+    params: dict[str, list[Scalar]] = {}
+    devices: list[str] | None = None
+    batch_sizes: list[int] | None = None
+    iterations: int | None = Field(None, ge=1)
+    warmup: int | None = Field(None, ge=0)
+    mode: Literal["worker", "in-process"] | None = None
+    timeout: float | None = Field(None, ge=0)
+    stream: Literal["auto", "on", "off"] | None = None
+    output: str | None = None
+    machine_id: str | None = None
+    save_audio: bool | None = None
+    targets: dict[str, Any] = {}
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _scalars_become_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
+
+
+def load_config(path: Path) -> tuple[ConfigFile, dict[str, Any]]:
+    """Read and validate a config file; returns the model and the raw table for the document."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for entry in raw.get("engine", []) if isinstance(raw.get("engine"), list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("params"), dict):
+            entry["params"] = {
+                k: v if isinstance(v, list) else [v] for k, v in entry["params"].items()
+            }
+    try:
+        return ConfigFile.model_validate(raw), raw
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
