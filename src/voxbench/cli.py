@@ -156,19 +156,30 @@ def run(
     from voxbench.runner import calls_per_case, plan
 
     request = _build_request(
-        engine=engine, workload=workload, engine_arg=engine_arg, param=param, device=device,
-        batch_size=batch_size, config=config, iterations=iterations, warmup=warmup,
-        output=output, in_process=in_process, timeout=timeout, stream=stream,
-        no_audio=no_audio, machine_id=machine_id,
-    )  # fmt: skip
+        engine=engine,
+        workload=workload,
+        engine_arg=engine_arg,
+        param=param,
+        device=device,
+        batch_size=batch_size,
+        config=config,
+        iterations=iterations,
+        warmup=warmup,
+        output=output,
+        in_process=in_process,
+        timeout=timeout,
+        stream=stream,
+        no_audio=no_audio,
+        machine_id=machine_id,
+    )
     if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
         raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
     the_plan = plan(request)
     console = _stderr_console()
-    for s in the_plan.skipped:
-        from voxbench.runner import _skip_text
+    from voxbench.views import skip_text
 
-        console.print(f"[yellow]skipped[/] {_skip_text(s)}")
+    for s in the_plan.skipped:
+        console.print(f"[yellow]skipped[/] {skip_text(s)}")
     doc, run_dir = _run_with_progress(request, the_plan, console, calls_per_case(request.settings))
     _print_summary(doc, run_dir, json_out, console)
     if any(c.error_count for c in doc.cases):
@@ -218,8 +229,11 @@ def _build_request(**opt):  # type: ignore[no-untyped-def]
     device_list = (
         parse_list(opt["device"], "--device") if opt["device"] else (cfg.devices or ["cpu"])
     )
-    batches = (parse_list(opt["batch_size"], "--batch-size", int) if opt["batch_size"]
-               else (cfg.batch_sizes or [1]))  # fmt: skip
+    batches = (
+        parse_list(opt["batch_size"], "--batch-size", int)
+        if opt["batch_size"]
+        else (cfg.batch_sizes or [1])
+    )
     if any(b < 1 for b in batches):
         raise ConfigError("--batch-size values must be at least 1")
     stream = opt["stream"].value if opt["stream"] is not None else (cfg.stream or "auto")
@@ -278,9 +292,11 @@ def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no
 
 
 def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
-    from voxbench.report import rich_table
+    from voxbench.report import rich_table, terminal_sections
 
     console.print(rich_table(doc, width=console.width))
+    for table in terminal_sections(doc):
+        console.print(table)
     failed = [c for c in doc.cases if c.error_count]
     for c in failed:
         first = c.errors[0]

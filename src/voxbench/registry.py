@@ -9,6 +9,7 @@ in its ``load()``, so listing engines stays fast.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -24,6 +25,14 @@ BUILTIN_ENGINES: dict[str, str] = {
 ENTRY_POINT_GROUP = "voxbench.engines"
 COMMAND_ENGINE = "voxbench.engines.command:CommandEngine"
 HTTP_ENGINE = "voxbench.engines.http:OpenAISpeechEngine"
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``https://user:secret@host/...`` → ``https://***@host/...``: nothing secret in a document."""
+    return _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
 
 
 def _ref_kind(ref: str) -> str:
@@ -131,7 +140,9 @@ class EngineSpec:
         if kind == "http":
             from urllib.parse import urlsplit
 
-            return "http:" + (urlsplit(self.ref).netloc or "?")
+            parts = urlsplit(self.ref)
+            host = parts.hostname or "?"
+            return f"http:{host}:{parts.port}" if parts.port else f"http:{host}"
         if self.ref in known_engines():
             return self.ref
         factory = self.factory()

@@ -9,29 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from voxbench.results import Case, ResultDocument
+from voxbench.views import Section, all_sections, device_label, fmt, fmt_rtf, skip_text
 
 RTF_NOTE = (
     "`rtf` = wall time / audio time (lower is better); `rtfx` = audio time / wall time "
     "(higher is better). Latencies are warm single requests; cold start (process start → engine "
     "loaded → first output) is reported apart."
 )
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A number for a table: '–' when missing, fewer decimals as values grow."""
-    if value is None:
-        return "–"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.{max(digits - 1, 0)}f}" if digits > 1 else f"{value:.0f}"
-    return f"{value:.{digits}f}"
-
-
-def fmt_rtf(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if value < 0.01 else f"{value:.3f}"
 
 
 def _ci(case: Case) -> str:
@@ -47,7 +31,9 @@ def case_row(case: Case) -> dict[str, str]:
     return {
         "engine": case.engine,
         "workload": case.workload,
-        "input": case.input_id,
+        "input": case.input_id + (f" ×{case.batch_size}" if case.batch_size > 1 else ""),
+        "params": ", ".join(f"{k}={v}" for k, v in case.params.items()),
+        "device": device_label(case),
         "audio s": fmt(case.audio_seconds, 2),
         "median ms": fmt(lat.median if lat else None, 2),
         "p95 ms": fmt(lat.p95 if lat else None, 2),
@@ -61,6 +47,18 @@ def case_row(case: Case) -> dict[str, str]:
         "CPU": fmt(case.cpu_utilization, 2),
         "errors": str(case.error_count) if case.error_count else "",
     }
+
+
+def main_headers(doc: ResultDocument, rows: list[dict[str, str]]) -> list[str]:
+    """The headline columns, without params/device/errors when they would say nothing."""
+    headers = list(rows[0])
+    if not any(r["params"] for r in rows):
+        headers.remove("params")
+    if all(r["device"] == "cpu" for r in rows):
+        headers.remove("device")
+    if not any(c.error_count for c in doc.cases):
+        headers.remove("errors")
+    return headers
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -94,91 +92,28 @@ def _environment_lines(doc: ResultDocument) -> list[str]:
     return lines
 
 
+def _section_markdown(section: Section) -> list[str]:
+    lines = ["", f"## {section.title}", ""]
+    if section.note:
+        lines += [section.note, ""]
+    return lines + _table(section.headers, section.rows)
+
+
 def render_markdown(doc: ResultDocument) -> str:
     """The whole report as Markdown."""
     lines = [f"# voxbench run {doc.run_id}", "", *_environment_lines(doc), ""]
     lines += ["## Results", "", RTF_NOTE, ""]
     rows = [case_row(c) for c in doc.cases]
     if rows:
-        lines += _table(list(rows[0]), [list(r.values()) for r in rows])
+        headers = main_headers(doc, rows)
+        lines += _table(headers, [[r[h] for h in headers] for r in rows])
     else:
         lines.append("No cases were measured.")
-    cold = [c for c in doc.cases if c.cold_start]
-    if cold:
-        lines += [
-            "",
-            "## Cold start",
-            "",
-            "Milliseconds from asking for the engine to its first output.",
-            "",
-        ]
-        lines += _table(
-            ["case", "total", "process start", "import", "load", "first call"],
-            [
-                [
-                    c.id,
-                    fmt(c.cold_start.total_ms),
-                    fmt(c.cold_start.process_ms),  # type: ignore[union-attr]
-                    fmt(c.cold_start.import_ms),
-                    fmt(c.cold_start.load_ms),  # type: ignore[union-attr]
-                    fmt(c.cold_start.first_call_ms),
-                ]
-                for c in cold
-            ],  # type: ignore[union-attr]
-        )
-    streamed = [c for c in doc.cases if c.ttfa_ms]
-    if streamed:
-        lines += ["", "## Streaming", ""]
-        lines += _table(
-            [
-                "case",
-                "chunks",
-                "ttfa median ms",
-                "ttfa p95 ms",
-                "chunk gap median ms",
-                "chunk gap max ms",
-            ],
-            [
-                [
-                    c.id,
-                    str(c.chunks or "–"),
-                    fmt(c.ttfa_ms.median, 2),
-                    fmt(c.ttfa_ms.p95, 2),  # type: ignore[union-attr]
-                    fmt(c.chunk_gap_ms.median if c.chunk_gap_ms else None, 2),
-                    fmt(c.chunk_gap_ms.max if c.chunk_gap_ms else None, 2),
-                ]
-                for c in streamed
-            ],
-        )
-    staged = [c for c in doc.cases if c.stages]
-    if staged:
-        lines += ["", "## Stages", ""]
-        lines += _table(
-            ["case", "stage", "median ms", "share of call"],
-            [
-                [c.id, name, fmt(s.median_ms, 2), f"{s.share:.0%}" if s.share is not None else "–"]
-                for c in staged
-                for name, s in c.stages.items()
-            ],
-        )
-    errors = [(c, e) for c in doc.cases for e in c.errors]
-    if errors:
-        lines += ["", "## Errors", ""]
-        lines += _table(
-            ["case", "phase", "iteration", "error"],
-            [
-                [
-                    c.id,
-                    e.phase,
-                    "–" if e.iteration is None else str(e.iteration),
-                    f"{e.type}: {e.message}",
-                ]
-                for c, e in errors
-            ],
-        )
+    for section in all_sections(doc):
+        lines += _section_markdown(section)
     if doc.skipped:
         lines += ["", "## Skipped", ""]
-        lines += [f"- {s.get('engine', '?')}: {s.get('reason', '')}" for s in doc.skipped]
+        lines += [f"- {skip_text(s)}" for s in doc.skipped]
     audio = [c for c in doc.cases if c.audio_file]
     if audio:
         lines += ["", "## Listen", ""]
@@ -209,18 +144,52 @@ def rich_table(doc: ResultDocument, width: int = 200) -> Any:
         collapse_padding=True,
     )
     rows = [case_row(c) for c in doc.cases]
-    numeric = {"audio s", "median ms", "p95 ms", "rtf ↓", "rtfx ↑", "chars/s", "ttfa ms",
-               "cold ms", "RSS MB", "CPU", "errors"}  # fmt: skip
-    headers = list(rows[0]) if rows else []
+    numeric = {
+        "audio s",
+        "median ms",
+        "p95 ms",
+        "rtf ↓",
+        "rtfx ↑",
+        "chars/s",
+        "ttfa ms",
+        "cold ms",
+        "RSS MB",
+        "CPU",
+        "errors",
+    }
+    headers = main_headers(doc, rows) if rows else []
     if width < 150:
         headers = [h for h in headers if h not in NARROW_DROPS]
     if width < 100:
         headers = [h for h in headers if h not in TIGHT_DROPS]
-    if not any(c.error_count for c in doc.cases):
-        headers = [h for h in headers if h != "errors"]
     for h in headers:
-        table.add_column(h, justify="right" if h in numeric else "left", no_wrap=True,
-                         style="red" if h == "errors" else None)  # fmt: skip
+        table.add_column(
+            h,
+            justify="right" if h in numeric else "left",
+            no_wrap=True,
+            style="red" if h == "errors" else None,
+        )
     for r in rows:
         table.add_row(*(r[h] for h in headers))
     return table
+
+
+TERMINAL_SECTIONS = ("Sweep", "CPU vs GPU", "Batch sizes", "Stages")
+
+
+def section_table(section: Section) -> Any:
+    """A derived view (sweep, devices, batches, stages) as a rich table."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=section.title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for h in section.headers:
+        table.add_column(h, justify="right" if h in section.numeric else "left")
+    for row in section.rows:
+        table.add_row(*(cell.replace("`", "") for cell in row))
+    return table
+
+
+def terminal_sections(doc: ResultDocument) -> list[Any]:
+    """The derived views worth printing after the headline table."""
+    return [section_table(s) for s in all_sections(doc) if s.title.startswith(TERMINAL_SECTIONS)]

@@ -19,9 +19,10 @@ from typing import Any
 from voxbench import __version__, devices
 from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
 from voxbench.params import combinations
-from voxbench.registry import BUILTIN_ENGINES, EngineSpec
+from voxbench.registry import BUILTIN_ENGINES, EngineSpec, redact
 from voxbench.results import EngineRef, ResultDocument, RunConfig
 from voxbench.scenario import CaseOutcome, Settings, run_case, write_audio
+from voxbench.views import skip_text
 from voxbench.workloads import Workload, WorkloadItem, resolve_workload
 
 
@@ -73,9 +74,18 @@ class Plan:
     engines: list[EngineChoice]
 
 
+KIND_DEFAULT_WORKLOADS = {"text": ("short", "medium", "long"), "midi": ("piano",), "audio": ()}
+
+
 def _engine_kind(spec: EngineSpec) -> tuple[str, tuple[str, ...]]:
+    """What input an engine takes and its default workloads; an ``input_kind`` argument (the
+    command-line engine has one) overrides the class's."""
     factory = spec.factory()
-    return getattr(factory, "input_kind", "text"), tuple(getattr(factory, "default_workloads", ()))
+    kind = spec.params.get("input_kind") or getattr(factory, "input_kind", "text")
+    defaults = tuple(getattr(factory, "default_workloads", ()))
+    if "input_kind" in spec.params or not defaults:
+        defaults = KIND_DEFAULT_WORKLOADS.get(kind, ())
+    return kind, defaults
 
 
 def _usable_engines(request: RunRequest, skipped: list[dict[str, str]]) -> list[EngineChoice]:
@@ -113,8 +123,13 @@ def _variants(
             continue
         for batch in request.batch_sizes:
             if batch > 1 and not callable(getattr(factory, "synthesize_batch", None)):
-                skipped.append({"engine": choice.ref, "batch_size": str(batch),
-                                "reason": "takes no batches (no synthesize_batch)"})  # fmt: skip
+                skipped.append(
+                    {
+                        "engine": choice.ref,
+                        "batch_size": str(batch),
+                        "reason": "takes no batches (no synthesize_batch)",
+                    }
+                )
                 continue
             out.extend(
                 (EngineSpec(choice.ref, {**choice.args, **combo}, device), batch)
@@ -157,16 +172,9 @@ def plan(request: RunRequest) -> Plan:
                 f"workload {w.name!r} is {w.kind} input, which none of the chosen engines takes"
             )
     if not cases:
-        reasons = "; ".join(_skip_text(s) for s in skipped) or "no engine has a workload it takes"
+        reasons = "; ".join(skip_text(s) for s in skipped) or "no engine has a workload it takes"
         raise ConfigError(f"nothing to run: {reasons}")
     return Plan(cases=cases, skipped=skipped, workloads=sorted(used), engines=usable)
-
-
-def _skip_text(skip: dict[str, str]) -> str:
-    where = " on " + skip["device"] if "device" in skip else ""
-    if "batch_size" in skip:
-        where += f" at batch size {skip['batch_size']}"
-    return f"{skip['engine']}{where}: {skip['reason']}"
 
 
 def new_run_id() -> str:
@@ -209,7 +217,7 @@ def execute(
     except OSError as exc:
         raise ConfigError(f"cannot create the results folder {run_dir}: {exc.strerror}") from None
     engines = [
-        EngineRef(ref=c.ref, args=c.args, sweep={**request.sweep, **c.sweep})
+        EngineRef(ref=redact(c.ref), args=c.args, sweep={**request.sweep, **c.sweep})
         for c in the_plan.engines
     ]
     doc = ResultDocument(
@@ -229,9 +237,9 @@ def execute(
             batch_sizes=request.batch_sizes,
             config_file=request.config_file,  # type: ignore[arg-type]
             save_audio=s.save_audio,
-            argv=request.argv,
+            argv=[redact(a) for a in request.argv],
         ),
-        skipped=the_plan.skipped,
+        skipped=[{k: redact(v) for k, v in s.items()} for s in the_plan.skipped],
     )
     started = time.perf_counter()
     results_path = run_dir / "results.json"

@@ -48,3 +48,16 @@ def test_engines_from_installed_entry_points(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert known_engines()["my-sleep"] == "voxbench.engines.calibration:SleepEngine"
     assert EngineSpec("my-sleep", {"call_ms": 3}).create().call_ms == 3.0
+
+
+def test_credentials_in_urls_are_redacted_from_names():
+    from voxbench.registry import redact
+
+    url = "https://user:s3cret@tts.example.test:8443/v1/audio/speech"
+    assert redact(url) == "https://***@tts.example.test:8443/v1/audio/speech"
+    assert (
+        redact(f"--engine {url} -n 3")
+        == "--engine https://***@tts.example.test:8443/v1/audio/speech -n 3"
+    )
+    assert EngineSpec(url).name == "http:tts.example.test:8443"
+    assert EngineSpec("cmd:/usr/bin/espeak-ng -w {out} {text}").name == "cmd:espeak-ng"

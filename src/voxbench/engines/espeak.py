@@ -76,14 +76,25 @@ def _declare(cdll: ctypes.CDLL) -> None:
     cdll.espeak_SetVoiceByProperties.argtypes = [c.POINTER(_Voice)]
     cdll.espeak_SetParameter.argtypes = [c.c_int, c.c_int, c.c_int]
     cdll.espeak_Synth.argtypes = [
-        c.c_char_p, c.c_size_t, c.c_uint, c.c_int, c.c_uint, c.c_uint,
-        c.POINTER(c.c_uint), c.c_void_p,
-    ]  # fmt: skip
+        c.c_char_p,
+        c.c_size_t,
+        c.c_uint,
+        c.c_int,
+        c.c_uint,
+        c.c_uint,
+        c.POINTER(c.c_uint),
+        c.c_void_p,
+    ]
     cdll.espeak_Synchronize.argtypes = []
     cdll.espeak_Info.argtypes = [c.POINTER(c.c_char_p)]
     cdll.espeak_Info.restype = c.c_char_p
-    returning_error = ("espeak_SetVoiceByName", "espeak_SetVoiceByProperties",
-                       "espeak_SetParameter", "espeak_Synth", "espeak_Synchronize")  # fmt: skip
+    returning_error = (
+        "espeak_SetVoiceByName",
+        "espeak_SetVoiceByProperties",
+        "espeak_SetParameter",
+        "espeak_Synth",
+        "espeak_Synchronize",
+    )
     for name in returning_error:
         getattr(cdll, name).restype = c.c_int
 
@@ -306,8 +317,11 @@ class EspeakEngine(BaseEngine):
 
     def info(self) -> dict[str, Any]:
         """Voice, rate, library path and espeak-ng version."""
-        result: dict[str, Any] = {"voice": self.voice, "rate": self.rate or _RATE_NORMAL,
-                                  "library": library_path()}  # fmt: skip
+        result: dict[str, Any] = {
+            "voice": self.voice,
+            "rate": self.rate or _RATE_NORMAL,
+            "library": library_path(),
+        }
         try:
             lib = self._lib or _library(library_path())
         except OSError:

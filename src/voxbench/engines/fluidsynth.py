@@ -59,8 +59,16 @@ def _import_fluidsynth() -> Any:
 def _write_float(library: str) -> Any:
     """``fluid_synth_write_float`` of the libfluidsynth pyfluidsynth loaded (it binds no such)."""
     func = ctypes.CDLL(library).fluid_synth_write_float
-    func.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                     ctypes.c_void_p, ctypes.c_int, ctypes.c_int]  # fmt: skip
+    func.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     func.restype = ctypes.c_int
     return func
 
@@ -256,13 +264,21 @@ class FluidSynthEngine(BaseEngine):
 
     def info(self) -> dict[str, Any]:
         """Soundfont, sample rate, gain, FluidSynth version and the synth settings that matter."""
-        result: dict[str, Any] = {"soundfont": str(self.soundfont), "sample_rate": self.sample_rate,
-                                  "gain": self.gain, "chunk_seconds": CHUNK_SECONDS,
-                                  "tail_seconds": TAIL_SECONDS}  # fmt: skip
+        result: dict[str, Any] = {
+            "soundfont": str(self.soundfont),
+            "sample_rate": self.sample_rate,
+            "gain": self.gain,
+            "chunk_seconds": CHUNK_SECONDS,
+            "tail_seconds": TAIL_SECONDS,
+        }
         if self._library:
             result["fluidsynth_version"] = _library_version(self._library)
         if self._synth is not None:
-            for key in ("synth.polyphony", "synth.cpu-cores", "synth.reverb.active",
-                        "synth.chorus.active"):  # fmt: skip
+            for key in (
+                "synth.polyphony",
+                "synth.cpu-cores",
+                "synth.reverb.active",
+                "synth.chorus.active",
+            ):
                 result[key.removeprefix("synth.")] = self._synth.get_setting(key)
         return result

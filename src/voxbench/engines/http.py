@@ -1,0 +1,495 @@
+"""An OpenAI-compatible speech endpoint (``POST /v1/audio/speech``) benchmarked over HTTP.
+
+The engine sends ``{"model", "voice", "input", "response_format", "speed", "stream"}`` and reads
+audio back: WAV, or raw 16-bit little-endian mono PCM. Streaming calls read the body as it arrives
+and hand each piece of decodable audio on at once, so time to first audio is what a client of the
+server sees. Stages recorded per call: ``ttfb`` (request sent to the first byte of the body) and one
+``server.<name>`` per ``Server-Timing`` entry the server reports.
+
+The API key is read from an environment variable in :meth:`OpenAISpeechEngine.load` and lives only
+in the HTTP client's headers; results record the variable's name, never its value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+from voxbench.engine import BaseEngine, Chunk, InputKind, Output, record_stage, stage
+from voxbench.errors import ConfigError, EngineFailed
+
+if TYPE_CHECKING:
+    import httpx
+    import numpy as np  # imported where used: listing engines must not pay for numpy
+
+DEFAULT_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
+FORMATS = ("wav", "pcm")
+_PROBE_TIMEOUT_S = 10.0
+_ERROR_BODY_CHARS = 200
+
+# --- WAV decoding --------------------------------------------------------------------------------
+
+_WAVE_PCM = 1
+_WAVE_FLOAT = 3
+_WAVE_EXTENSIBLE = 0xFFFE
+# Streaming servers cannot know the length up front and write one of these as the data size.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+# Longer fmt chunks are not WAV: refusing them keeps a corrupt header from buffering megabytes.
+_MAX_FMT_BYTES = 1024
+
+# (format tag, bits per sample) → (numpy dtype the samples are read as, zero offset, full scale).
+# 24-bit samples are widened to int32 first (see _decode_frames), hence the int32 scale.
+_ENCODINGS: dict[tuple[int, int], tuple[str, float, float]] = {
+    (_WAVE_PCM, 8): ("u1", 128.0, 128.0),
+    (_WAVE_PCM, 16): ("<i2", 0.0, 32768.0),
+    (_WAVE_PCM, 24): ("<i4", 0.0, 2.0**31),
+    (_WAVE_PCM, 32): ("<i4", 0.0, 2.0**31),
+    (_WAVE_FLOAT, 32): ("<f4", 0.0, 1.0),
+    (_WAVE_FLOAT, 64): ("<f8", 0.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class WavFormat:
+    """How the samples of a WAV ``data`` chunk (or of raw PCM) are laid out."""
+
+    tag: int
+    channels: int
+    sample_rate: int
+    bits: int
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample of every channel."""
+        return self.channels * self.bits // 8
+
+
+def pcm16_format(sample_rate: int) -> WavFormat:
+    """Raw 16-bit little-endian mono, as OpenAI's ``response_format: "pcm"`` sends it."""
+    return WavFormat(tag=_WAVE_PCM, channels=1, sample_rate=sample_rate, bits=16)
+
+
+def _bad_audio(reason: str) -> EngineFailed:
+    return EngineFailed(f"bad audio: {reason}")
+
+
+def _parse_fmt(body: bytes) -> WavFormat:
+    """The ``fmt `` chunk's body, checked to be an encoding :func:`_decode_frames` can read."""
+    if len(body) < 16:
+        raise _bad_audio(f"WAV fmt chunk is {len(body)} bytes, expected at least 16")
+    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+    if tag == _WAVE_EXTENSIBLE and len(body) >= 26:
+        # The real format is the first two bytes of the SubFormat GUID.
+        (tag,) = struct.unpack_from("<H", body, 24)
+    if (tag, bits) not in _ENCODINGS:
+        raise _bad_audio(
+            f"unsupported WAV encoding (format tag {tag}, {bits}-bit); "
+            "expected integer PCM (8/16/24/32-bit) or IEEE float (32/64-bit)"
+        )
+    if channels < 1 or rate < 1:
+        raise _bad_audio(f"WAV header says {channels} channels at {rate} Hz")
+    return WavFormat(tag=tag, channels=channels, sample_rate=rate, bits=bits)
+
+
+def _decode_frames(data: bytes, fmt: WavFormat) -> np.ndarray:
+    """Whole frames of ``fmt`` as float32 mono (channels averaged), full scale at ±1."""
+    import numpy as np
+
+    dtype, offset, scale = _ENCODINGS[(fmt.tag, fmt.bits)]
+    if fmt.bits == 24:
+        # Put each 3-byte sample in the top of an int32, so the sign comes along.
+        wide = np.zeros((len(data) // 3, 4), dtype=np.uint8)
+        wide[:, 1:] = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
+        data = wide.tobytes()
+    samples = np.frombuffer(data, dtype=dtype).astype(np.float32)
+    if offset:
+        samples -= offset
+    samples /= scale
+    if fmt.channels > 1:
+        samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
+    return samples
+
+
+class WavStreamDecoder:
+    """Turns a WAV body, fed in pieces of any size, into float32 mono samples as soon as possible.
+
+    The RIFF header may arrive split anywhere; chunks other than ``fmt `` and ``data`` are skipped;
+    a data size of 0 or 0xFFFFFFFF means "until the body ends"; a partial frame waits for the next
+    piece. Given ``raw``, there is no header: every byte is audio in that format (``pcm``).
+    """
+
+    def __init__(self, raw: WavFormat | None = None) -> None:
+        self.format: WavFormat | None = raw
+        self.samples = 0
+        self._in_data = raw is not None
+        self._riff_seen = False
+        self._head = bytearray()  # header bytes not parsed yet
+        self._skip = 0  # bytes of an unneeded chunk still to drop
+        self._left: int | None = None  # data bytes still to come; None: up to the end of the body
+        self._carry = b""  # the start of a frame whose other bytes have not arrived yet
+        self._fed = 0
+
+    @property
+    def sample_rate(self) -> int | None:
+        """The audio's rate once the header has been read."""
+        return self.format.sample_rate if self.format else None
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """Take the next piece of the body; return the samples it completed (maybe none)."""
+        import numpy as np
+
+        self._fed += len(data)
+        if not self._in_data:
+            self._head += data
+            data = self._parse_header()
+            if not self._in_data:
+                return np.zeros(0, dtype=np.float32)
+        if self._left is not None:
+            # Bytes after a data chunk of known size are trailing chunks (LIST...), not audio.
+            data = data[: self._left]
+            self._left -= len(data)
+        fmt = self.format
+        assert fmt is not None
+        data = self._carry + data
+        whole = len(data) - len(data) % fmt.frame_bytes
+        self._carry = data[whole:]
+        audio = _decode_frames(data[:whole], fmt)
+        self.samples += len(audio)
+        return audio
+
+    def finish(self) -> None:
+        """Check that the body held audio; raise the reason when it did not.
+
+        A partial frame left at the end is dropped: it is at most a few bytes of one sample.
+        """
+        if not self._in_data:
+            if self._fed == 0:
+                raise _bad_audio("the response body was empty")
+            raise _bad_audio(f"the body ended inside the WAV header ({self._fed} bytes)")
+        if self.samples == 0:
+            raise _bad_audio("the response held no audio samples")
+
+    def _parse_header(self) -> bytes:
+        """Consume header bytes; once the ``data`` chunk starts, return the bytes after its header."""
+        head = self._head
+        while True:
+            if self._skip:
+                dropped = min(self._skip, len(head))
+                del head[:dropped]
+                self._skip -= dropped
+                if self._skip:
+                    return b""
+            if not self._riff_seen:
+                if not self._check_riff():
+                    return b""
+                continue
+            if len(head) < 8:
+                return b""
+            chunk_id = bytes(head[:4])
+            (size,) = struct.unpack_from("<I", head, 4)
+            if chunk_id == b"data":
+                return self._start_data(size)
+            if chunk_id == b"fmt ":
+                if size > _MAX_FMT_BYTES:
+                    raise _bad_audio(f"WAV fmt chunk claims {size} bytes")
+                if len(head) < 8 + size:
+                    return b""
+                self.format = _parse_fmt(bytes(head[8 : 8 + size]))
+                del head[: 8 + size]
+                self._skip = size & 1  # chunks are padded to an even size
+                continue
+            del head[:8]
+            self._skip = size + (size & 1)
+
+    def _check_riff(self) -> bool:
+        """Consume the 12-byte RIFF/WAVE preamble; False while it is incomplete."""
+        head = self._head
+        if len(head) >= 4 and head[:4] not in (b"RIFF", b"RF64"):
+            raise _bad_audio(f"not a WAV stream (it starts with {bytes(head[:8])!r})")
+        if len(head) < 12:
+            return False
+        if head[8:12] != b"WAVE":
+            raise _bad_audio(f"RIFF file of type {bytes(head[8:12])!r}, not WAVE")
+        del head[:12]
+        self._riff_seen = True
+        return True
+
+    def _start_data(self, size: int) -> bytes:
+        if self.format is None:
+            raise _bad_audio("WAV data chunk before its fmt chunk")
+        rest = bytes(self._head[8:])
+        self._head.clear()
+        self._left = None if size in _UNKNOWN_SIZES else size
+        self._in_data = True
+        return rest
+
+
+# --- Server-Timing -------------------------------------------------------------------------------
+
+
+def _split_unquoted(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep``, except inside double-quoted strings (as in ``desc="a, b"``)."""
+    pattern = rf'(?:[^{sep}"]|"(?:\\.|[^"\\])*")+'
+    return [part.strip() for part in re.findall(pattern, text) if part.strip()]
+
+
+def _duration(params: list[str]) -> float | None:
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "dur":
+            try:
+                ms = float(value.strip().strip('"'))
+            except ValueError:
+                return None
+            return ms if math.isfinite(ms) and ms >= 0 else None
+    return None
+
+
+def parse_server_timing(headers: Iterable[str]) -> dict[str, float]:
+    """Milliseconds per metric name from ``Server-Timing`` header values.
+
+    Each value is a comma-separated list of ``name;dur=12.3;desc="..."``; entries without a usable
+    ``dur`` are ignored and a name reported twice adds up, as :func:`voxbench.stage` does.
+    """
+    found: dict[str, float] = {}
+    for header in headers:
+        for entry in _split_unquoted(header, ","):
+            name, *params = _split_unquoted(entry, ";") or [""]
+            ms = _duration(params)
+            if name and ms is not None:
+                found[name] = found.get(name, 0.0) + ms
+    return found
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+class OpenAISpeechEngine(BaseEngine):
+    """Any server speaking OpenAI's ``/v1/audio/speech``, measured as a client over HTTP/1.1."""
+
+    name: ClassVar[str] = "http"
+    input_kind: ClassVar[InputKind] = "text"
+    description: ClassVar[str] = "OpenAI-compatible speech endpoint over HTTP (streaming)"
+    default_workloads: ClassVar[tuple[str, ...]] = ("short", "medium", "long")
+
+    def __init__(
+        self,
+        url: str,
+        model: str = "tts-1",
+        voice: str = "alloy",
+        response_format: str = "wav",
+        speed: float | None = None,
+        stream: bool = True,
+        pcm_sample_rate: int = 24000,
+        api_key_env: str | None = None,
+        timeout: float = 120.0,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """``timeout`` bounds each network wait (connect, each read) in seconds.
+
+        ``extra`` fields are added to the request body last, so they may override the others.
+        With ``stream=False`` the engine has no ``stream`` method and every call is a whole body.
+        """
+        if response_format not in FORMATS:
+            raise ConfigError(
+                f"response_format {response_format!r} is not supported (use one of {FORMATS})"
+            )
+        if extra is not None and not isinstance(extra, dict):
+            raise ConfigError(f"extra must be a mapping of request fields, not {extra!r}")
+        if float(timeout) <= 0 or int(pcm_sample_rate) <= 0:
+            raise ConfigError("timeout and pcm_sample_rate must be positive")
+        self.url = url
+        self.model = str(model)
+        self.voice = str(voice)
+        self.response_format = response_format
+        self.speed = None if speed is None else float(speed)
+        self.streaming = bool(stream)
+        self.pcm_sample_rate = int(pcm_sample_rate)
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.extra = dict(extra or {})
+        self._safe_url = _without_userinfo(url)
+        self._client: httpx.Client | None = None
+        self._key: str | None = None
+        self._key_env: str | None = None
+        self._server: str | None = None
+        self._http_version: str | None = None
+        if not self.streaming:
+            # can_stream() looks for a callable `stream`; hiding it makes the harness synthesize.
+            self.stream = None  # type: ignore[assignment, method-assign]
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the API key, open a keep-alive HTTP/1.1 client and learn who answers.
+
+        One GET on the URL (any status will do) opens the connection and tells the ``Server``
+        header and HTTP version for :meth:`info`; a server that cannot be reached fails here.
+        """
+        import httpx
+
+        if self._client is not None:
+            return
+        self._key_env, self._key = self._find_key()
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        self._client = httpx.Client(timeout=self.timeout, headers=headers)
+        try:
+            with self._http_errors():
+                probe_timeout = min(self.timeout, _PROBE_TIMEOUT_S)
+                self._note_server(self._client.get(self.url, timeout=probe_timeout))
+        except BaseException:
+            self.close()
+            raise
+
+    def _find_key(self) -> tuple[str | None, str | None]:
+        """``(variable name, key)``: the named variable, else the first default one that is set."""
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"environment variable {self.api_key_env} (api_key_env) is not set or empty"
+                )
+            return self.api_key_env, key
+        for env in DEFAULT_KEY_ENVS:
+            if os.environ.get(env):
+                return env, os.environ[env]
+        return None, None
+
+    def close(self) -> None:
+        """Close the client and its connections, and forget the key."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._key = None
+
+    def info(self) -> dict[str, Any]:
+        """Endpoint (without userinfo), request settings, key variable name, server and protocol."""
+        result: dict[str, Any] = {
+            "url": self._safe_url,
+            "model": self.model,
+            "voice": self.voice,
+            "response_format": self.response_format,
+            "stream": self.streaming,
+            "speed": self.speed,
+            "api_key_env": self._key_env,
+            "server": self._server,
+            "http_version": self._http_version,
+        }
+        if self.response_format == "pcm":
+            result["pcm_sample_rate"] = self.pcm_sample_rate
+        if self.extra:
+            result["extra"] = self.extra
+        return result
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def synthesize(self, inp: str) -> Output:
+        """One whole-body request (``"stream": false``); the audio is decoded after the last byte."""
+        body = b"".join(self._body(inp, stream=False))
+        decoder = self._decoder()
+        with stage("decode"):
+            audio = decoder.feed(body)
+            decoder.finish()
+        return Output(audio=audio, sample_rate=decoder.sample_rate)
+
+    def stream(self, inp: str) -> Iterator[Chunk]:
+        """One streaming request (``"stream": true``): a Chunk for each piece of the body that
+        completes at least one sample."""
+        decoder = self._decoder()
+        for data in self._body(inp, stream=True):
+            audio = decoder.feed(data)
+            if len(audio):
+                assert decoder.sample_rate is not None
+                yield Chunk(audio=audio, sample_rate=decoder.sample_rate)
+        decoder.finish()
+
+    def _decoder(self) -> WavStreamDecoder:
+        if self.response_format == "pcm":
+            return WavStreamDecoder(raw=pcm16_format(self.pcm_sample_rate))
+        return WavStreamDecoder()
+
+    def _payload(self, text: str, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "voice": self.voice,
+            "input": text,
+            "response_format": self.response_format,
+            "stream": stream,
+        }
+        if self.speed is not None:
+            body["speed"] = self.speed
+        body.update(self.extra)
+        return body
+
+    def _body(self, text: str, *, stream: bool) -> Iterator[bytes]:
+        """POST the request and yield the body as it arrives; record ``ttfb`` and server stages."""
+        if self._client is None:
+            raise EngineFailed("http engine used before load() or after close()")
+        start = time.perf_counter_ns()
+        with (
+            self._http_errors(),
+            self._client.stream("POST", self.url, json=self._payload(text, stream)) as response,
+        ):
+            self._note_server(response)
+            for name, ms in parse_server_timing(response.headers.get_list("server-timing")).items():
+                record_stage(f"server.{name}", ms)
+            self._raise_for_status(response)
+            first = True
+            for data in response.iter_bytes():
+                if data and first:
+                    record_stage("ttfb", (time.perf_counter_ns() - start) / 1e6)
+                    first = False
+                yield data
+
+    @contextmanager
+    def _http_errors(self) -> Iterator[None]:
+        """Turn httpx's transport errors into one-line EngineFailed errors, without the key."""
+        import httpx
+
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise EngineFailed(
+                f"{self._safe_url} did not answer within {self.timeout:g} s ({type(exc).__name__})"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise EngineFailed(
+                self.redact(f"request to {self._safe_url} failed: {type(exc).__name__}: {exc}")
+            ) from exc
+
+    def _note_server(self, response: httpx.Response) -> None:
+        self._server = response.headers.get("server")
+        self._http_version = response.http_version
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        text = " ".join(response.read().decode("utf-8", errors="replace").split())
+        hint = ""
+        if response.status_code == 401 and not self._key:
+            hint = (
+                " (no API key was sent: set $VOXBENCH_API_KEY or $OPENAI_API_KEY, or api_key_env)"
+            )
+        raise EngineFailed(
+            self.redact(
+                f"HTTP {response.status_code} from {self._safe_url}: "
+                f"{text[:_ERROR_BODY_CHARS]}{hint}"
+            )
+        )
+
+    def redact(self, message: str) -> str:
+        """``message`` with the API key masked: servers and proxies may echo it in an error body."""
+        return message.replace(self._key, "***") if self._key else message
