@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := engines,gpu,serve,dev
+EXTRAS := engines,gpu,serve,load,dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: setup demo test unit lint bench clean

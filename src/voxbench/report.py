@@ -83,12 +83,16 @@ def _environment_lines(doc: ResultDocument) -> list[str]:
         f"{env.ram_gb} GiB RAM, {env.os}, Python {env.python}",
         f"- **GPU** {gpus}",
         f"- **voxbench** {doc.voxbench_version}, git commit {commit}",
-        f"- **method** {cfg.mode} mode, {cfg.warmup} warm-up + {cfg.iterations} measured iterations "
-        f"per case, per-call timeout {cfg.timeout_s if cfg.timeout_s else 'none'} s, "
-        f"streaming {cfg.stream}",
     ]
-    if cfg.argv:
-        lines.append(f"- **command** `voxbench {' '.join(cfg.argv)}`")
+    if cfg is not None:
+        lines.append(
+            f"- **method** {cfg.mode} mode, {cfg.warmup} warm-up + {cfg.iterations} measured "
+            f"iterations per case, per-call timeout {cfg.timeout_s if cfg.timeout_s else 'none'} "
+            f"s, streaming {cfg.stream}"
+        )
+    argv = cfg.argv if cfg is not None else (doc.load.settings.get("argv") if doc.load else None)
+    if argv:
+        lines.append(f"- **command** `voxbench {' '.join(argv)}`")
     return lines
 
 
@@ -96,11 +100,18 @@ def _section_markdown(section: Section) -> list[str]:
     lines = ["", f"## {section.title}", ""]
     if section.note:
         lines += [section.note, ""]
-    return lines + _table(section.headers, section.rows)
+    return lines + (_table(section.headers, section.rows) if section.headers else [])
 
 
 def render_markdown(doc: ResultDocument) -> str:
     """The whole report as Markdown."""
+    if doc.scenario == "load" and doc.load is not None:
+        from voxbench.load.report import load_sections
+
+        lines = [f"# voxbench load {doc.run_id}", "", *_environment_lines(doc)]
+        for section in load_sections(doc.load):
+            lines += _section_markdown(section)
+        return "\n".join(lines) + "\n"
     lines = [f"# voxbench run {doc.run_id}", "", *_environment_lines(doc), ""]
     lines += ["## Results", "", RTF_NOTE, ""]
     rows = [case_row(c) for c in doc.cases]

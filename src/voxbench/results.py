@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxbench.errors import ConfigError
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class _Model(BaseModel):
@@ -169,19 +169,35 @@ class RunConfig(_Model):
     )
 
 
+class LoadResult(_Model):
+    """An open- or closed-loop load run against an endpoint (``voxbench load``)."""
+
+    target: str
+    settings: dict[str, Any]
+    levels: list[dict[str, Any]] = Field(
+        default=[],
+        description="per load level: rates, latency/ttfa/lag distributions, errors, "
+        "stalls, SLO verdicts, raw samples (docs/results-schema.md)",
+    )
+    capacity: dict[str, Any] = {}
+    cost: dict[str, Any] | None = None
+
+
 class ResultDocument(_Model):
     schema_version: str = SCHEMA_VERSION
+    scenario: Literal["single", "load"] = "single"
     run_id: str
     created_at: str
     finished_at: str | None = None
     duration_s: float | None = None
     voxbench_version: str
-    config: RunConfig
+    config: RunConfig | None = None
     environment: Environment
     cases: list[Case] = []
     skipped: list[dict[str, str]] = Field(
         default=[], description="engines or cases not run, each with the reason"
     )
+    load: LoadResult | None = None
 
 
 def load_document(path: Path) -> ResultDocument:

@@ -181,11 +181,11 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def _now() -> str:
+def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _write_json(doc: ResultDocument, path: Path) -> None:
+def write_json(doc: ResultDocument, path: Path) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(doc.model_dump_json(indent=2), encoding="utf-8")
     os.replace(tmp, path)
@@ -222,7 +222,7 @@ def execute(
     ]
     doc = ResultDocument(
         run_id=run_id,
-        created_at=_now(),
+        created_at=now_iso(),
         voxbench_version=__version__,
         environment=env,
         config=RunConfig(
@@ -258,19 +258,19 @@ def execute(
             if s.save_audio:
                 outcome.case.audio_file = write_audio(outcome, run_dir / "audio")
             doc.cases.append(outcome.case)
-            _write_json(doc, results_path)  # after every case: an interrupted run keeps its cases
+            write_json(doc, results_path)  # after every case: an interrupted run keeps its cases
             on_case(outcome)
     except KeyboardInterrupt:
         doc.duration_s = time.perf_counter() - started
-        _write_json(doc, results_path)
+        write_json(doc, results_path)
         write_report(doc, run_dir / "report.md")
         raise Interrupted(
             f"interrupted after {len(doc.cases)} of {len(the_plan.cases)} cases; "
             f"what was measured is in {run_dir}"
         ) from None
-    doc.finished_at = _now()
+    doc.finished_at = now_iso()
     doc.duration_s = time.perf_counter() - started
-    _write_json(doc, results_path)
+    write_json(doc, results_path)
     write_report(doc, run_dir / "report.md")
     return doc, run_dir
 

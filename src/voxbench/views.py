@@ -70,7 +70,7 @@ def _median_of(cases: list[Case], get: Callable[[Case], float | None]) -> float 
 
 def swept_keys(doc: ResultDocument) -> list[str]:
     keys: dict[str, None] = {}
-    for engine in doc.config.engines:
+    for engine in doc.config.engines if doc.config else []:
         keys.update(dict.fromkeys(engine.sweep))
     return list(keys)
 
