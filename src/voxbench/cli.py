@@ -311,6 +311,202 @@ def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-
 
 
 @app.command()
+def serve(
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="Engine to serve: a name, package.module:Factory or 'cmd:PROGRAM ARGS'.",
+        ),
+    ],
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option("--engine-arg", "-a", help="Fixed engine argument name=value (repeatable)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="Device: cpu, cuda or cuda:N.")] = "cpu",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8880,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Engine calls run at once (each in its own thread).")
+    ] = 1,
+    queue: Annotated[
+        int, typer.Option(min=0, help="Requests that may wait for a slot; the rest get 503.")
+    ] = 64,
+) -> None:
+    """Serve an engine as an OpenAI-compatible /v1/audio/speech endpoint, to load-test it."""
+    from voxbench.devices import normalize
+    from voxbench.errors import EngineUnavailable
+    from voxbench.params import parse_args
+    from voxbench.registry import EngineSpec
+
+    spec = EngineSpec(engine, dict(parse_args(engine_arg or [])), normalize(device))
+    reason = spec.unavailable_reason()
+    if reason:
+        raise EngineUnavailable(f"engine {engine!r} is unavailable: {reason}")
+    try:
+        from voxbench.serve import serve as serve_forever
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"voxbench serve needs starlette and uvicorn ({exc}): pip install 'voxbench[serve]'"
+        ) from exc
+    serve_forever(spec, host=host, port=port, concurrency=concurrency, queue=queue)
+
+
+@app.command()
+def load(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", help="URL of an OpenAI-compatible /v1/audio/speech endpoint."
+        ),
+    ],
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Open-loop levels in requests/s, comma-separated, e.g. 1,2,4."),
+    ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(help="Closed-loop levels (clients), comma-separated; for comparison."),
+    ] = None,
+    duration: Annotated[str, typer.Option(help="Measured time per level, e.g. 20s, 2m.")] = "20s",
+    requests: Annotated[
+        int | None, typer.Option(min=1, help="Measured requests per level (instead of --duration).")
+    ] = None,
+    warmup: Annotated[str, typer.Option(help="Time per level sent but not measured.")] = "2s",
+    arrivals: Annotated[str, typer.Option(help="poisson or constant.")] = "poisson",
+    workload: Annotated[
+        str, typer.Option("--workload", "-w", help="Texts to send, in turn.")
+    ] = "short",
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Ask for streamed audio.")
+    ] = True,
+    response_format: Annotated[str, typer.Option(help="wav or pcm.")] = "wav",
+    model: Annotated[str, typer.Option(help="model field of the request.")] = "tts-1",
+    voice: Annotated[str, typer.Option(help="voice field of the request.")] = "alloy",
+    slo: Annotated[str | None, typer.Option(help="e.g. 'ttfa_p95<300ms,error_rate<0.1%'.")] = None,
+    buffer_ms: Annotated[
+        float, typer.Option(help="Listener jitter buffer for the stall analysis, ms.")
+    ] = 0.0,
+    cost_per_hour: Annotated[
+        float | None, typer.Option(help="Price of the serving machine per hour.")
+    ] = None,
+    hardware_price: Annotated[
+        float | None, typer.Option(help="Buying price of the hardware, for the break-even month.")
+    ] = None,
+    running_cost: Annotated[
+        float, typer.Option(help="Monthly running cost of owned hardware.")
+    ] = 0.0,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the API key.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout, s.")] = 60.0,
+    max_lag_ms: Annotated[
+        float,
+        typer.Option(help="Schedule lag p99 above which a level is marked saturated (invalid)."),
+    ] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seed of the Poisson schedule.")] = 1,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder.")] = Path(
+        "results"
+    ),
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Also write the document to this path; '-' for stdout."),
+    ] = None,
+    machine_id: Annotated[str | None, typer.Option(help="Name of this machine.")] = None,
+) -> None:
+    """Load-test a speech endpoint: open-loop rates or closed-loop concurrency, per-level
+    percentiles, errors, stalls, capacity and cost."""
+    from voxbench.load.run import LoadRequest, run_load
+    from voxbench.load.schedule import Level, parse_duration
+    from voxbench.params import parse_list
+
+    if not target.startswith(("http://", "https://")):
+        raise ConfigError(f"--target must be an http(s):// URL, not {target!r}")
+    if (rate is None) == (concurrency is None):
+        raise ConfigError("give exactly one of --rate or --concurrency")
+    if arrivals not in ("poisson", "constant"):
+        raise ConfigError("--arrivals must be poisson or constant")
+    levels = (
+        [Level("rate", v) for v in parse_list(rate, "--rate", float)]
+        if rate
+        else [Level("concurrency", v) for v in parse_list(concurrency, "--concurrency", int)]
+    )  # type: ignore[arg-type]
+    if any(lv.value <= 0 for lv in levels):
+        raise ConfigError("load levels must be above 0")
+    request = LoadRequest(
+        target=target,
+        levels=levels,
+        duration_s=None if requests else parse_duration(duration),
+        requests=requests,
+        warmup_s=parse_duration(warmup),
+        arrivals=arrivals,
+        seed=seed,
+        workload=workload,  # type: ignore[arg-type]
+        model=model,
+        voice=voice,
+        stream=stream,
+        response_format=response_format,
+        api_key_env=api_key_env,
+        timeout_s=timeout,
+        slo=slo,
+        buffer_ms=buffer_ms,
+        max_lag_ms=max_lag_ms,
+        cost_per_hour=cost_per_hour,
+        hardware_price=hardware_price,
+        running_per_month=running_cost,
+        output=output,
+        machine_id=machine_id,
+        argv=sys.argv[1:],
+    )
+    from voxbench.load.capacity import parse_slo
+
+    if slo:
+        parse_slo(slo)  # a bad SLO fails before minutes of load, not after
+    console = _stderr_console()
+    doc, run_dir = _load_with_progress(request, console, run_load)
+    _print_load_summary(doc, run_dir, json_out, console)
+
+
+def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("load", total=len(request.levels))
+
+        def progress(index, level, seconds):  # type: ignore[no-untyped-def]
+            bar.update(task, completed=index, description=f"level {level.label}, ~{seconds:g} s")
+
+        return run_load(request, progress=progress)
+
+
+def _print_load_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
+    from voxbench.load.report import capacity_lines, load_sections
+    from voxbench.report import section_table
+
+    for section in load_sections(doc.load):
+        if section.headers and section.title in (
+            "Load levels",
+            "Errors by kind",
+            "Playback stalls",
+        ):
+            console.print(section_table(section))
+    for line in capacity_lines(doc.load):
+        console.print(line)
+    console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
+    if json_out == "-":
+        sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
+    elif json_out:
+        Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+@app.command()
 def engines(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")

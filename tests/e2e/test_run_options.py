@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_cli import assert_one_line_error, voxbench
 
 from conftest import CAL
+from support.cli import assert_one_line_error, voxbench
 
 
 @pytest.mark.slow

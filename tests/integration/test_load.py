@@ -1,0 +1,151 @@
+"""voxbench load against servers whose behaviour is known: queueing, faults, stalls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from support.queue_server import QueueServer
+from voxbench.load.client import Target, run_level
+from voxbench.load.metrics import summarize_level
+from voxbench.load.schedule import Level, intended_offsets
+
+BODY = ({"input": "hello", "stream": True},)
+
+
+def simulate(offsets: list[float], workers: int, service: float) -> list[float]:
+    """Latency of each request through `workers` FIFO servers of fixed service time."""
+    free = [0.0] * workers
+    out = []
+    for t in offsets:
+        i = min(range(workers), key=free.__getitem__)
+        start = max(t, free[i])
+        free[i] = start + service
+        out.append(free[i] - t)
+    return out
+
+
+def run(url: str, rate: float, seconds: float, timeout: float = 30.0, warmup: float = 0.5):
+    offsets = intended_offsets(rate, duration_s=seconds, requests=None, arrivals="constant", seed=1)
+    target = Target(url=url, bodies=BODY, timeout_s=timeout)
+    records, wall = run_level(
+        target, Level("rate", rate), offsets, duration_s=seconds, requests=None
+    )
+    return offsets, summarize_level(
+        Level("rate", rate), records, warmup_s=warmup, wall_s=wall, buffer_ms=0, max_lag_ms=5
+    )
+
+
+@pytest.mark.parametrize("rate", [10.0, 60.0])
+def test_throughput_and_latency_follow_the_queue(rate):
+    """2 workers × 50 ms = 40 req/s. Below it latency is the service time; above it the
+    achieved rate caps at 40/s and latency grows as the queue does."""
+    workers, service = 2, 0.05
+    with QueueServer(workers=workers, service_ms=service * 1000) as srv:
+        offsets, level = run(srv.url, rate, seconds=4.0)
+    assert level["errors"] == {} and not level["saturated"]
+    expected = [
+        lat * 1000
+        for off, lat in zip(offsets, simulate(offsets, workers, service), strict=True)
+        if off >= 0.5
+    ]
+    import numpy as np
+
+    for key, q in (("p50", 50), ("p95", 95)):
+        want = float(np.percentile(expected, q))
+        assert level["latency_ms"][key] == pytest.approx(want, rel=0.15, abs=8), key
+    if rate < workers / service:
+        assert level["achieved_rate"] == pytest.approx(rate, rel=0.1)
+        assert level["latency_ms"]["p50"] < 60
+    else:
+        assert level["achieved_rate"] == pytest.approx(workers / service, rel=0.1)
+        assert level["latency_ms"]["p95"] > 500  # queueing, counted from the intended send time
+
+
+def test_error_kinds_are_counted():
+    kinds = {0: "ok", 1: "500", 2: "reset", 3: "bad_audio", 4: "slow"}
+    with QueueServer(
+        workers=4, service_ms=5, chunks=3, slow_s=3.0, fault=lambda i: kinds[i % 5]
+    ) as srv:
+        _, level = run(srv.url, rate=10.0, seconds=3.0, timeout=1.0, warmup=0.0)
+    errors = level["errors"]
+    assert set(errors) == {"http_500", "reset", "bad_audio", "timeout"}, level["error_examples"]
+    assert level["ok"] == pytest.approx(level["requests"] / 5, abs=1)
+    assert all(abs(n - level["requests"] / 5) <= 1 for n in errors.values())
+    assert level["error_rate"] == pytest.approx(0.8, abs=0.05)
+
+
+def test_slow_streams_stall_and_a_buffer_hides_them():
+    """0.5 s of audio in 5 chunks spread over the service time … then a stalling stream."""
+    from voxbench.load.metrics import stalls
+
+    with QueueServer(workers=2, service_ms=5, audio_ms=500, chunks=5, slow_s=0.2) as srv:
+        target = Target(url=srv.url, bodies=BODY, timeout_s=10)
+        offsets = intended_offsets(2, duration_s=2, requests=None, arrivals="constant", seed=1)
+        srv.fault = lambda i: "slow"  # 0.1 s of audio every 0.2 s: half real time
+        records, _ = run_level(target, Level("rate", 2), offsets, duration_s=2, requests=None)
+    rec = records[0]
+    assert rec.error is None and len(rec.arrivals) == 5
+    count, stalled, _ = stalls(rec.arrivals, rec.due, buffer_s=0.0)
+    assert count == 4 and stalled == pytest.approx(0.4, abs=0.08)
+    assert stalls(rec.arrivals, rec.due, buffer_s=0.5)[0] == 0
+
+
+@pytest.mark.slow
+def test_cli_load_prints_levels_and_capacity(tmp_path):
+    with QueueServer(workers=2, service_ms=50) as srv:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "voxbench",
+                "load",
+                "--target",
+                srv.url,
+                "--rate",
+                "5,20,80",
+                "--duration",
+                "3s",
+                "--warmup",
+                "0.5s",
+                "--slo",
+                "latency_p95<200ms,error_rate<1%",
+                "--arrivals",
+                "constant",
+                "--cost-per-hour",
+                "0.526",
+                "-o",
+                str(tmp_path),
+                "--json",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    levels = doc["load"]["levels"]
+    assert [lv["meets_slo"] for lv in levels] == [True, True, False]
+    assert doc["load"]["capacity"]["level"] == "20 req/s"
+    assert "capacity: 20 req/s meets" in proc.stderr and "Load levels" in proc.stderr
+    assert doc["load"]["cost"]["per_request"] > 0
+    report = next(tmp_path.glob("*/*/report.md")).read_text()
+    assert "## Load levels" in report and "## Throughput and latency" in report
+
+
+def test_bad_load_options_are_one_line(tmp_path):
+    from support.cli import assert_one_line_error, voxbench
+
+    assert_one_line_error(voxbench("load", "--target", "ftp://x", "--rate", "1"), "http(s)://")
+    assert_one_line_error(
+        voxbench("load", "--target", "http://127.0.0.1:9/v1/audio/speech"),
+        "exactly one of --rate or --concurrency",
+    )
+    assert_one_line_error(
+        voxbench("load", "--target", "http://127.0.0.1:9/x", "--rate", "1", "--slo", "ttfa<3"),
+        "SLO clause",
+    )
