@@ -139,7 +139,7 @@ def summarize_level(
         "wall_s": wall_s,
         "samples": {"latency_ms": _ms(latency), "ttfa_ms": _ms(ttfa), "lag_ms": _ms(lag)},
     }
-    streamed = [r for r in ok if len(r.arrivals) > 1]
+    streamed = [r for r in ok if r.arrivals]  # one chunk is a stream too: it never stalls
     if streamed:
         per = [stalls(r.arrivals, r.due, buffer_ms / 1000) for r in streamed]
         result["stalls"] = {
