@@ -172,8 +172,7 @@ def run(
         no_audio=no_audio,
         machine_id=machine_id,
     )
-    if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
-        raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
+    _check_json_out(json_out)
     the_plan = plan(request)
     console = _stderr_console()
     from voxbench.views import skip_text
@@ -291,6 +290,21 @@ def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no
         return execute(request, the_plan, progress=progress)
 
 
+def _check_json_out(json_out: str | None) -> None:
+    """Fail before minutes of measuring, not after, when --json names a missing folder."""
+    if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
+        raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
+
+
+def _write_outputs(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
+    """Where the run folder is, and the document on stdout or in a file when --json asks."""
+    console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
+    if json_out == "-":
+        sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
+    elif json_out:
+        Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
 def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
     from voxbench.report import rich_table, terminal_sections
 
@@ -303,11 +317,7 @@ def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-
         console.print(
             f"[red]errors[/] {c.id}: {c.error_count} ({first.phase}: {first.type}: {first.message})"
         )
-    console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
-    if json_out == "-":
-        sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
-    elif json_out:
-        Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _write_outputs(doc, run_dir, json_out, console)
 
 
 @app.command()
@@ -463,6 +473,7 @@ def load(
 
     if slo:
         parse_slo(slo)  # a bad SLO fails before minutes of load, not after
+    _check_json_out(json_out)
     console = _stderr_console()
     doc, run_dir = _load_with_progress(request, console, run_load)
     _print_load_summary(doc, run_dir, json_out, console)
@@ -499,11 +510,7 @@ def _print_load_summary(doc, run_dir, json_out, console) -> None:  # type: ignor
             console.print(section_table(section))
     for line in capacity_lines(doc.load):
         console.print(line)
-    console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
-    if json_out == "-":
-        sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
-    elif json_out:
-        Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _write_outputs(doc, run_dir, json_out, console)
 
 
 @app.command()
