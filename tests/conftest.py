@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 CAL = "voxbench.engines.calibration"
+pytest_plugins = ["support.speech_fixtures"]
 
 
 @pytest.fixture

@@ -8,16 +8,18 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from e2e.test_cli import voxbench
+from support.cli import voxbench
+from support.speech_fixtures import item
 from support.speech_server import SpeechServer
 from voxbench.engines.espeak import EspeakEngine
 from voxbench.registry import EngineSpec
 from voxbench.results import Case
 from voxbench.scenario import Settings, run_case
-from voxbench.workloads import WorkloadItem, resolve_workload
 
 DELAY_MS = 30.0
 KEY = "sekret-123"
+
+pytestmark = pytest.mark.usefixtures("no_default_keys")
 
 
 @pytest.fixture(scope="module")
@@ -25,26 +27,6 @@ def url() -> Iterator[str]:
     # A small gap between chunks makes the rest of the body take measurably longer than its start.
     with SpeechServer(first_chunk_delay_ms=DELAY_MS, chunk_gap_ms=1.0) as endpoint:
         yield endpoint
-
-
-@pytest.fixture(scope="module")
-def espeak() -> Iterator[EspeakEngine]:
-    engine = EspeakEngine()
-    engine.load()
-    engine.synthesize("warm up")  # espeak's first utterance in a process comes out ~3% shorter
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(autouse=True)
-def no_default_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A key in the developer's environment must not change what these tests send."""
-    for env in ("VOXBENCH_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(env, raising=False)
-
-
-def item(workload: str) -> WorkloadItem:
-    return resolve_workload(workload).items[0]
 
 
 def espeak_seconds(engine: EspeakEngine, text: str) -> float:

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from conftest import CAL
-from e2e.test_cli import assert_one_line_error, voxbench
+from support.cli import assert_one_line_error, voxbench
+from support.speech_fixtures import item
 from voxbench.engine import BaseEngine, Chunk, InputKind, Output
 from voxbench.engines.espeak import EspeakEngine
 from voxbench.engines.http import WavStreamDecoder, parse_server_timing
@@ -26,10 +27,11 @@ from voxbench.registry import EngineSpec
 from voxbench.results import Case
 from voxbench.scenario import Settings, run_case
 from voxbench.serve import ServerThread
-from voxbench.workloads import WorkloadItem, resolve_workload
 
 SLEEP = f"{CAL}:SleepEngine"
 CALL_MS = 200.0
+
+pytestmark = pytest.mark.usefixtures("no_default_keys")
 
 
 class StreamFailsEngine(BaseEngine):
@@ -56,25 +58,6 @@ class StreamFailsEngine(BaseEngine):
 def espeak_server() -> Iterator[ServerThread]:
     with ServerThread(EngineSpec("espeak")) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def espeak() -> Iterator[EspeakEngine]:
-    engine = EspeakEngine()
-    engine.load()
-    engine.synthesize("warm up")  # espeak's first utterance in a process comes out ~3% shorter
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(autouse=True)
-def no_default_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for env in ("VOXBENCH_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(env, raising=False)
-
-
-def item(workload: str) -> WorkloadItem:
-    return resolve_workload(workload).items[0]
 
 
 def bench(url: str, params: dict[str, object], workload: str = "short", n: int = 3) -> Case:
