@@ -173,14 +173,18 @@ def run(
         machine_id=machine_id,
     )
     _check_json_out(json_out)
-    the_plan = plan(request)
-    console = _stderr_console()
+    from voxbench.stdio import reserved_stdout
     from voxbench.views import skip_text
 
-    for s in the_plan.skipped:
-        console.print(f"[yellow]skipped[/] {skip_text(s)}")
-    doc, run_dir = _run_with_progress(request, the_plan, console, calls_per_case(request.settings))
-    _print_summary(doc, run_dir, json_out, console)
+    with reserved_stdout(json_out == "-") as data:
+        the_plan = plan(request)
+        console = _stderr_console()
+        for s in the_plan.skipped:
+            console.print(f"[yellow]skipped[/] {skip_text(s)}")
+        doc, run_dir = _run_with_progress(
+            request, the_plan, console, calls_per_case(request.settings)
+        )
+        _print_summary(doc, run_dir, json_out, console, data)
     if any(c.error_count for c in doc.cases):
         raise typer.Exit(1)
 
@@ -296,16 +300,16 @@ def _check_json_out(json_out: str | None) -> None:
         raise ConfigError(f"--json: folder {Path(json_out).parent} does not exist")
 
 
-def _write_outputs(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
-    """Where the run folder is, and the document on stdout or in a file when --json asks."""
+def _write_outputs(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
+    """Where the run folder is, and the document on stdout (``data``) or in a file when --json asks."""
     console.print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.md'}")
     if json_out == "-":
-        sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
+        data.write(doc.model_dump_json(indent=2) + "\n")
     elif json_out:
         Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
-def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
     from voxbench.report import rich_table, terminal_sections
 
     console.print(rich_table(doc, width=console.width))
@@ -317,7 +321,7 @@ def _print_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-
         console.print(
             f"[red]errors[/] {c.id}: {c.error_count} ({first.phase}: {first.type}: {first.message})"
         )
-    _write_outputs(doc, run_dir, json_out, console)
+    _write_outputs(doc, run_dir, json_out, console, data)
 
 
 @app.command()
@@ -474,9 +478,12 @@ def load(
     if slo:
         parse_slo(slo)  # a bad SLO fails before minutes of load, not after
     _check_json_out(json_out)
-    console = _stderr_console()
-    doc, run_dir = _load_with_progress(request, console, run_load)
-    _print_load_summary(doc, run_dir, json_out, console)
+    from voxbench.stdio import reserved_stdout
+
+    with reserved_stdout(json_out == "-") as data:
+        console = _stderr_console()
+        doc, run_dir = _load_with_progress(request, console, run_load)
+        _print_load_summary(doc, run_dir, json_out, console, data)
 
 
 def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-def]
@@ -497,7 +504,7 @@ def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-
         return run_load(request, progress=progress)
 
 
-def _print_load_summary(doc, run_dir, json_out, console) -> None:  # type: ignore[no-untyped-def]
+def _print_load_summary(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
     from voxbench.load.report import capacity_lines, load_sections
     from voxbench.report import section_table
 
@@ -510,7 +517,7 @@ def _print_load_summary(doc, run_dir, json_out, console) -> None:  # type: ignor
             console.print(section_table(section))
     for line in capacity_lines(doc.load):
         console.print(line)
-    _write_outputs(doc, run_dir, json_out, console)
+    _write_outputs(doc, run_dir, json_out, console, data)
 
 
 @app.command()
@@ -521,13 +528,15 @@ def engines(
 ) -> None:
     """List engines, whether each can run here, and the fix when it cannot."""
     from voxbench.registry import describe, known_engines
+    from voxbench.stdio import reserved_stdout
 
-    rows = [describe(name) for name in known_engines()]
-    if json_out:
-        import json
+    with reserved_stdout(json_out) as data:
+        rows = [describe(name) for name in known_engines()]
+        if json_out:
+            import json
 
-        typer.echo(json.dumps(rows, indent=2))
-        return
+            data.write(json.dumps(rows, indent=2) + "\n")
+            return
     from rich.console import Console
     from rich.table import Table
 

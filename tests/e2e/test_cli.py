@@ -33,6 +33,54 @@ def test_engines_lists_builtins_with_availability():
     assert rows["espeak"]["available"] and rows["espeak"]["streaming"]
 
 
+NOISY_ENGINE = """
+import os, sys
+import numpy as np
+import voxbench
+
+print("noisy: imported")
+
+
+class Noisy(voxbench.BaseEngine):
+    name = "noisy"
+    input_kind = "text"
+    default_workloads = ("short",)
+
+    def load(self):
+        print("noisy: loading")
+
+    def synthesize(self, text):
+        print("noisy: python print")
+        os.write(1, b"noisy: C-level write to fd 1\\n")
+        return voxbench.Output(audio=np.zeros(1600, np.float32), sample_rate=16000)
+"""
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["worker", "in-process"])
+def test_json_on_stdout_survives_engines_that_print(tmp_path, mode):
+    """`--json -` stays parseable when an engine (or a library, as pyfluidsynth does under CI=1)
+    writes to stdout from Python or from C; that text goes to stderr (or the worker's log)."""
+    (tmp_path / "noisy_engine.py").write_text(NOISY_ENGINE)
+    proc = voxbench(
+        "run", "-e", "noisy_engine:Noisy", "-n", "2", "--warmup", "1", *mode,
+        "-o", str(tmp_path / "out"), "--json", "-",
+        env={"PYTHONPATH": str(tmp_path), "CI": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["cases"][0]["engine"] == "noisy"
+    assert "noisy: imported" in proc.stderr  # the parent imports the module to plan the run
+    if mode:
+        assert "noisy: python print" in proc.stderr and "noisy: C-level write" in proc.stderr
+
+
+def test_engines_json_is_clean_under_ci():
+    """CI=1 makes pyfluidsynth print where it found libfluidsynth; `engines --json` stays JSON."""
+    proc = voxbench("engines", "--json", env={"CI": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert {r["name"] for r in json.loads(proc.stdout)} >= {"espeak", "fluidsynth"}
+
+
 def test_missing_system_package_is_one_line_with_the_fix(tmp_path):
     env = {"VOXBENCH_ESPEAK_LIBRARY": str(tmp_path / "libespeak-ng.so.1")}
     proc = voxbench("engines", "--json", env=env)

@@ -11,8 +11,10 @@ bit-identical audio whatever was rendered before."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +51,10 @@ def _soundfont_reason(path: Path) -> str | None:
 
 def _import_fluidsynth() -> Any:
     """pyfluidsynth; its import dlopens libfluidsynth, raising ImportError/OSError without it."""
-    import fluidsynth
+    with contextlib.redirect_stdout(
+        io.StringIO()
+    ):  # it prints where it found the library when CI is set
+        import fluidsynth
 
     if not hasattr(fluidsynth, "Synth"):
         raise ImportError(f"module {fluidsynth.__name__!r} is not pyfluidsynth")
