@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := engines,gpu,serve,load,dev
+EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev
+# torch's CPU wheel (on the local disk here); a bare torch requirement would pull a CUDA build
+TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: setup demo test unit lint bench clean
@@ -13,6 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup-system.sh
 	PYTHON=$(PYTHON) bash scripts/setup-system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $@
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxbench.errors import ConfigError
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 class _Model(BaseModel):
@@ -72,6 +72,28 @@ class Samples(_Model):
     stages_ms: dict[str, list[float]] = {}
 
 
+class QualityScore(_Model):
+    """One quality value of a case (e.g. ``f0_rmse_hz``), with its target and verdict.
+
+    ``value`` is None exactly when ``available`` is False, and ``reason`` says why: a metric that
+    cannot run is never reported as 0.
+    """
+
+    metric: str = Field(description="the metric (family computation) that produced the value")
+    family: str
+    value: float | None = None
+    unit: str = ""
+    higher_is_better: bool = True
+    available: bool = True
+    reason: str = ""
+    target: float | None = None
+    target_op: Literal["<=", ">="] | None = None
+    passed: bool | None = Field(None, description="value meets the target; None without a target")
+    judged_against: str = Field("", description="reference audio, target melody, input text or none")
+    compute_s: float | None = Field(None, description="seconds the metric took for this case")
+    details: dict[str, Any] = Field({}, description="e.g. the transcript and recognizer for WER")
+
+
 class Case(_Model):
     id: str
     engine: str
@@ -114,6 +136,10 @@ class Case(_Model):
     engine_info: dict[str, Any] = {}
     audio_file: str | None = None
     output_text: str | None = None
+    input_text: str | None = Field(None, description="the text input, kept for WER and reruns")
+    quality: dict[str, QualityScore] = Field(
+        {}, description="quality values by name, computed on the case's saved audio"
+    )
     samples: Samples = Samples()
 
 

@@ -146,6 +146,7 @@ def run_case(
         input_id=item.id,
         input_kind=item.kind,
         input_chars=item.chars,
+        input_text=item.text,
         input_meta=item.meta,
         params=spec.params,
         device=spec.device,
