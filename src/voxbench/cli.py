@@ -151,6 +151,23 @@ def run(
         str | None,
         typer.Option(help="Name of this machine in the results folder (default: host name)."),
     ] = None,
+    quality: Annotated[
+        bool | None,
+        typer.Option(
+            "--quality/--no-quality",
+            help="After measuring, judge the saved audio: pitch, WER, DNSMOS, PESQ/STOI, ...",
+        ),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
+    ] = None,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench.runner import calls_per_case, plan
@@ -261,6 +278,55 @@ def _build_request(**opt):  # type: ignore[no-untyped-def]
         argv=sys.argv[1:],
         config_file=raw,
     )
+
+
+def _quality_choice(config, quality, metric, target):  # type: ignore[no-untyped-def]
+    """(metrics, targets) when quality is asked for (here or in the config file), else None.
+
+    Resolved before measuring, so a misspelt metric or target fails at once."""
+    from voxbench.config import ConfigFile, load_config
+
+    cfg = load_config(config)[0] if config else ConfigFile()
+    names = _split(metric) or cfg.metrics
+    wanted = quality if quality is not None else (bool(cfg.quality) or bool(metric or target))
+    if not wanted:
+        return None
+    return _resolve_quality(names, cfg.targets, target)
+
+
+def _resolve_quality(names, configured, options):  # type: ignore[no-untyped-def]
+    from voxbench.quality.registry import select_metrics
+    from voxbench.quality.targets import resolve_targets
+
+    metrics = select_metrics(names)
+    directions = {v.name: v.higher_is_better for m in metrics for v in m.values}
+    return metrics, resolve_targets(configured, options, directions)
+
+
+def _judge_with_progress(doc, run_dir, metrics, targets, console):  # type: ignore[no-untyped-def]
+    """Quality of every case's saved audio; results.json and report.md are rewritten with it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from voxbench.quality.evaluate import evaluate_document
+    from voxbench.report import write_report
+    from voxbench.runner import write_json
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("quality", total=None)
+
+        def progress(done, total, label):  # type: ignore[no-untyped-def]
+            bar.update(task, completed=done, total=total, description=f"quality · {label}")
+
+        doc = evaluate_document(doc, run_dir, metrics, targets, progress=progress)
+    write_json(doc, run_dir / "results.json")
+    write_report(doc, run_dir / "report.md")
+    return doc
 
 
 def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no-untyped-def]
@@ -577,6 +643,51 @@ def report(
     folder = run_dir if run_dir.is_dir() else run_dir.parent
     path = write_report(doc, folder / "report.md")
     typer.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+@app.command("quality")
+def quality_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A voxbench.toml with [targets].")
+    ] = None,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Also write the result document to this path; '-' for stdout."),
+    ] = None,
+) -> None:
+    """Judge the audio a finished run saved: pitch, speaker, WER/CER, PESQ/STOI, DNSMOS, MCD..."""
+    from voxbench.config import ConfigFile, load_config
+    from voxbench.results import load_document
+    from voxbench.stdio import reserved_stdout
+
+    folder = run_dir.parent if run_dir.name == "results.json" else run_dir
+    doc = load_document(folder)
+    if doc.scenario != "single":
+        raise ConfigError(f"{folder}: a {doc.scenario} run has no saved audio to judge")
+    cfg = load_config(config)[0] if config else ConfigFile()
+    metrics, targets = _resolve_quality(_split(metric) or cfg.metrics, cfg.targets, target)
+    _check_json_out(json_out)
+    with reserved_stdout(json_out == "-") as data:
+        console = _stderr_console()
+        doc = _judge_with_progress(doc, folder, metrics, targets, console)
+        from voxbench.report import section_table
+        from voxbench.views import all_sections
+
+        for section in all_sections(doc):
+            if section.title.startswith("Quality"):
+                console.print(section_table(section))
+        _write_outputs(doc, folder, json_out, console, data)
 
 
 def main() -> None:

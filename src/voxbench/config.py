@@ -60,6 +60,8 @@ class ConfigFile(BaseModel):
     machine_id: str | None = None
     save_audio: bool | None = None
     targets: dict[str, Any] = {}
+    quality: bool | None = None
+    metrics: list[str] | None = None
 
     @field_validator("params", mode="before")
     @classmethod

@@ -185,19 +185,29 @@ def rich_table(doc: ResultDocument, width: int = 200) -> Any:
     return table
 
 
-TERMINAL_SECTIONS = ("Sweep", "CPU vs GPU", "Batch sizes", "Stages")
+TERMINAL_SECTIONS = (
+    "Sweep",
+    "CPU vs GPU",
+    "Batch sizes",
+    "Stages",
+    "Quality targets",
+    "Quality–speed",
+    "Quality not measured",
+)
 
 
 def section_table(section: Section) -> Any:
     """A derived view (sweep, devices, batches, stages) as a rich table."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=section.title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for h in section.headers:
         table.add_column(h, justify="right" if h in section.numeric else "left")
+    verdict = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL[/]"}
     for row in section.rows:
-        table.add_row(*(cell.replace("`", "") for cell in row))
+        table.add_row(*(verdict.get(cell) or escape(cell.replace("`", "")) for cell in row))
     return table
 
 

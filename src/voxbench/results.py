@@ -209,6 +209,14 @@ class LoadResult(_Model):
     cost: dict[str, Any] | None = None
 
 
+class QualitySettings(_Model):
+    metrics: list[str] = Field(description="metric names evaluated")
+    targets: dict[str, str] = Field({}, description="value name → '<= N' or '>= N'")
+    evaluated_at: str
+    compute_s: float = Field(description="seconds spent computing metrics, all cases")
+    unavailable: dict[str, str] = Field({}, description="metric → why it could not run here")
+
+
 class ResultDocument(_Model):
     schema_version: str = SCHEMA_VERSION
     scenario: Literal["single", "load"] = "single"
@@ -224,6 +232,9 @@ class ResultDocument(_Model):
         default=[], description="engines or cases not run, each with the reason"
     )
     load: LoadResult | None = None
+    quality: QualitySettings | None = Field(
+        None, description="how quality was evaluated (voxbench run --quality, voxbench quality)"
+    )
 
 
 def load_document(path: Path) -> ResultDocument:

@@ -326,4 +326,8 @@ def all_sections(doc: ResultDocument) -> list[Section]:
         batches(doc),
         errors(doc),
     ]
+    if any(c.quality for c in doc.cases):
+        from voxbench.quality.views import quality_sections
+
+        found += quality_sections(doc)
     return [s for s in found if s is not None]

@@ -86,6 +86,7 @@ class Metric:
     requires: tuple[str, ...] = field(default=())  # importable module names
     pip_hint: str = "pip install 'voxbench[quality]'"
     reference_doc: str = ""  # the definition followed, for the report
+    speech_only: bool = False  # judged only on speech and singing, not on rendered music (MIDI)
 
     def unavailable(self) -> str | None:
         """None when every required module is importable, else the reason with the fix."""
