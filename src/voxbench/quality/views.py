@@ -27,6 +27,21 @@ PRIMARY = (
 )
 
 
+# The trade-off table keeps to one or two headline values per family (the full set is under
+# 'Quality'), so it stays readable in a terminal.
+TRADEOFF = (
+    "f0_rmse_hz",
+    "gpe",
+    "wer",
+    "cer",
+    "dnsmos_ovrl",
+    "speaker_similarity",
+    "pesq_wb",
+    "stoi",
+    "mcd_db",
+)
+
+
 def value_text(score: QualityScore) -> str:
     if not score.available or score.value is None:
         return "n/a"
@@ -152,7 +167,7 @@ def tradeoff_sections(doc: ResultDocument) -> list[Section]:
     """For a sweep: per engine × workload, each setting's rtf beside its quality (means over the
     workload's inputs), and which settings are on the quality–speed Pareto front."""
     keys = swept_keys(doc)
-    names = _value_names(doc)
+    names = [n for n in _value_names(doc) if n in TRADEOFF or not _builtin(doc, n)]
     if not keys or not names:
         return []
     groups: dict[tuple[str, str, str], dict[str, list[Case]]] = defaultdict(
@@ -202,6 +217,14 @@ def tradeoff_sections(doc: ResultDocument) -> list[Section]:
             )
         )
     return sections
+
+
+def _builtin(doc: ResultDocument, name: str) -> bool:
+    from voxbench.quality.registry import BUILTIN_FAMILIES
+
+    return any(
+        s.family in BUILTIN_FAMILIES for c in doc.cases if (s := c.quality.get(name)) is not None
+    )
 
 
 def _higher(doc: ResultDocument, name: str) -> bool:
