@@ -21,6 +21,7 @@ BUILTIN_ENGINES: dict[str, str] = {
     "espeak": "voxbench.engines.espeak:EspeakEngine",
     "piper": "voxbench.engines.piper:PiperEngine",
     "fluidsynth": "voxbench.engines.fluidsynth:FluidSynthEngine",
+    "worldvc": "voxbench.engines.worldvc:WorldVCEngine",
 }
 ENTRY_POINT_GROUP = "voxbench.engines"
 COMMAND_ENGINE = "voxbench.engines.command:CommandEngine"

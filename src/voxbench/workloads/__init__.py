@@ -1,4 +1,4 @@
-"""Workloads: the built-in text corpus, generated piano pieces, and the user's own files."""
+"""Workloads: the built-in text corpus, generated piano pieces and singing, and the user's files."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ __all__ = ["Workload", "WorkloadItem", "builtin_workloads", "resolve_workload"]
 def builtin_workloads() -> dict[str, str]:
     """Name → description of every built-in workload."""
     from voxbench.workloads.midi import BUILTIN_MIDI_DESCRIPTIONS
+    from voxbench.workloads.singing import BUILTIN_SINGING_DESCRIPTIONS
 
-    return {**DESCRIPTIONS, **BUILTIN_MIDI_DESCRIPTIONS}
+    return {**DESCRIPTIONS, **BUILTIN_MIDI_DESCRIPTIONS, **BUILTIN_SINGING_DESCRIPTIONS}
 
 
 def resolve_workload(ref: str) -> Workload:
@@ -30,6 +31,10 @@ def resolve_workload(ref: str) -> Workload:
 
     if ref in BUILTIN_MIDI:
         return builtin_midi_workload(ref)
+    from voxbench.workloads.singing import BUILTIN_SINGING, builtin_singing_workload
+
+    if ref in BUILTIN_SINGING:
+        return builtin_singing_workload(ref)
     path = Path(ref).expanduser()
     if path.exists() or path.suffix:
         from voxbench.workloads.files import load_path
@@ -37,5 +42,5 @@ def resolve_workload(ref: str) -> Workload:
         return load_path(path)
     known = ", ".join(sorted(builtin_workloads()))
     raise ConfigError(
-        f"unknown workload {ref!r} (built-in: {known}; or a path to a .txt/.jsonl/.mid)"
+        f"unknown workload {ref!r} (built-in: {known}; or a path to a .txt/.jsonl/.mid/.wav)"
     )

@@ -1,4 +1,5 @@
-"""Workloads from the user's files: ``.txt`` (one input per line), ``.jsonl``, ``.mid`` or a folder."""
+"""Workloads from the user's files: ``.txt`` (one input per line), ``.jsonl``, ``.mid``, audio
+(``.wav``, ``.flac``, ``.ogg``: the input of audio-to-audio engines) or a folder of MIDI or audio."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def load_path(path: Path) -> Workload:
         else:
             raise ConfigError(
                 f"cannot read workload {path}: use .txt (one input per line), .jsonl, "
-                ".mid or a folder of .mid files"
+                ".mid, .wav/.flac/.ogg, or a folder of such files"
             )
     if not items:
         raise ConfigError(f"workload file {path} has no inputs")
