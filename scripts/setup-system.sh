@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(espeak-ng fluidsynth fluid-soundfont-gm sox)
+# the PostgreSQL store tests start their own server (initdb + pg_ctl) on a free loopback port
+packages+=(postgresql)
 # benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do
 command -v nginx >/dev/null 2>&1 || packages+=(nginx)
 command -v wrk >/dev/null 2>&1 || packages+=(wrk)
@@ -17,7 +19,7 @@ fi
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  echo "setup: not a Debian/Ubuntu system; install espeak-ng, fluidsynth, a GM soundfont, sox, nginx and wrk yourself." >&2
+  echo "setup: not a Debian/Ubuntu system; install espeak-ng, fluidsynth, a GM soundfont, sox, postgresql, nginx and wrk yourself." >&2
   exit 0
 fi
 

@@ -45,6 +45,12 @@ def _root(
     _state["debug"] = debug
 
 
+STORE_HELP = (
+    "Results store: a SQLite file or postgresql://... "
+    "[$VOXBENCH_STORE, else ~/.local/share/voxbench/results.sqlite]."
+)
+
+
 class StreamMode(StrEnum):
     auto = "auto"
     on = "on"
@@ -168,6 +174,10 @@ def run(
         list[str] | None,
         typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
     ] = None,
+    store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not record the run in the store.")
+    ] = False,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench.runner import calls_per_case, plan
@@ -190,6 +200,9 @@ def run(
         machine_id=machine_id,
     )
     _check_json_out(json_out)
+    judge = _quality_choice(config, quality, metric, target)
+    if judge and not request.settings.save_audio:
+        raise ConfigError("--quality judges the saved audio; drop --no-audio")
     from voxbench.stdio import reserved_stdout
     from voxbench.views import skip_text
 
@@ -201,7 +214,10 @@ def run(
         doc, run_dir = _run_with_progress(
             request, the_plan, console, calls_per_case(request.settings)
         )
+        if judge:
+            doc = _judge_with_progress(doc, run_dir, *judge, console)
         _print_summary(doc, run_dir, json_out, console, data)
+        _record(doc, run_dir, store, no_store, console)
     if any(c.error_count for c in doc.cases):
         raise typer.Exit(1)
 
@@ -375,6 +391,18 @@ def _write_outputs(doc, run_dir, json_out, console, data) -> None:  # type: igno
         Path(json_out).write_text(doc.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
+def _record(doc, run_dir, store, no_store, console) -> None:  # type: ignore[no-untyped-def]
+    """Add the run to the store; a failure warns on stderr and never loses the written folder."""
+    if no_store:
+        return
+    from voxbench.store import record, resolve_url
+    from voxbench.store.dialects import redact_url
+
+    url = resolve_url(store)
+    if url and record(doc, url, source=str(run_dir.resolve())):
+        console.print(f"store:   {redact_url(url)}")
+
+
 def _print_summary(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
     from voxbench.report import rich_table, terminal_sections
 
@@ -494,6 +522,10 @@ def load(
         typer.Option("--json", help="Also write the document to this path; '-' for stdout."),
     ] = None,
     machine_id: Annotated[str | None, typer.Option(help="Name of this machine.")] = None,
+    store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not record the run in the store.")
+    ] = False,
 ) -> None:
     """Load-test a speech endpoint: open-loop rates or closed-loop concurrency, per-level
     percentiles, errors, stalls, capacity and cost."""
@@ -550,6 +582,7 @@ def load(
         console = _stderr_console()
         doc, run_dir = _load_with_progress(request, console, run_load)
         _print_load_summary(doc, run_dir, json_out, console, data)
+        _record(doc, run_dir, store, no_store, console)
 
 
 def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-def]
@@ -584,6 +617,131 @@ def _print_load_summary(doc, run_dir, json_out, console, data) -> None:  # type:
     for line in capacity_lines(doc.load):
         console.print(line)
     _write_outputs(doc, run_dir, json_out, console, data)
+
+
+@app.command()
+def micro(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer sizes and samples: a CI smoke run.")
+    ] = False,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            "-k",
+            help="Kernels or families, comma-separated: mel, stft, resample, topk, topp, "
+            "temperature, repetition_penalty, pack, unpack; audio, sampling, codes. Default: all.",
+        ),
+    ] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Backends, comma-separated: numpy, scipy, torch, torchaudio, librosa (the "
+            "reference always runs). Default: every installed one."
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="Devices, comma-separated: cpu, cuda, cuda:N (torch backends).")
+    ] = "cpu,cuda",
+    iterations: Annotated[
+        int | None,
+        typer.Option("--iterations", "-n", min=1, help="Measured samples per case [30; quick 10]."),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Warm-up samples per case [3; quick 1].")
+    ] = None,
+    min_sample_ms: Annotated[
+        float | None,
+        typer.Option(help="Shortest sample; tiny kernels loop until a sample lasts this [2; 1]."),
+    ] = None,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="Threads per backend (torch, BLAS, OpenMP); 0: each library's default. "
+            "One keeps libraries' idle workers from stealing each other's cores."
+        ),
+    ] = 1,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Results root folder; OUTPUT/<machine-id>/<run-id>/."),
+    ] = Path("results"),
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Also write the result document to this path; '-' for stdout."),
+    ] = None,
+    machine_id: Annotated[
+        str | None,
+        typer.Option(help="Name of this machine in the results folder (default: host name)."),
+    ] = None,
+    store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not record the run in the store.")
+    ] = False,
+) -> None:
+    """Micro-benchmark kernels speech engines spend time in (no model weights): mel/STFT,
+    resampling, logits sampling, codec-code packing, on numpy/scipy/torch against librosa."""
+    from voxbench import devices as dev
+    from voxbench.micro.runner import MicroRequest, plan_micro
+    from voxbench.params import parse_list
+
+    request = MicroRequest(
+        kernels=_split(kernel),
+        backends=_split(backend),
+        devices=list(dict.fromkeys(dev.normalize(d) for d in parse_list(device, "--device"))),
+        quick=quick,
+        samples=iterations,
+        warmup=warmup,
+        min_sample_ms=min_sample_ms,
+        threads=threads,
+        output=output,
+        machine_id=machine_id,
+        argv=sys.argv[1:],
+    )
+    request.settings()  # bad values fail before any measuring
+    _check_json_out(json_out)
+    from voxbench.stdio import reserved_stdout
+    from voxbench.views import skip_text
+
+    with reserved_stdout(json_out == "-") as data:
+        the_plan = plan_micro(request)
+        console = _stderr_console()
+        for s in the_plan.skipped:
+            console.print(f"[yellow]skipped[/] {skip_text(s)}")
+        doc, run_dir = _micro_with_progress(request, the_plan, console)
+        from voxbench.micro.report import micro_rich_table
+
+        console.print(micro_rich_table(doc, width=console.width))
+        for c in doc.cases:
+            if c.error_count:
+                first = c.errors[0]
+                console.print(f"[red]error[/] {c.id}: {first.phase}: {first.type}: {first.message}")
+        _write_outputs(doc, run_dir, json_out, console, data)
+        _record(doc, run_dir, store, no_store, console)
+    if any(c.error_count for c in doc.cases):
+        raise typer.Exit(1)
+
+
+def _micro_with_progress(request, the_plan, console):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from voxbench.micro.runner import run_micro
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=len(the_plan.cases))
+
+        def progress(case, done):  # type: ignore[no-untyped-def]
+            if done:
+                bar.advance(task)
+            else:
+                bar.update(task, description=case.id)
+
+        return run_micro(request, the_plan, progress=progress)
 
 
 @app.command()
@@ -688,6 +846,15 @@ def quality_command(
             if section.title.startswith("Quality"):
                 console.print(section_table(section))
         _write_outputs(doc, folder, json_out, console, data)
+
+
+def _register_results() -> None:
+    from voxbench.cli_results import register
+
+    register(app)
+
+
+_register_results()
 
 
 def main() -> None:

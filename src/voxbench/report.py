@@ -105,6 +105,10 @@ def _section_markdown(section: Section) -> list[str]:
 
 def render_markdown(doc: ResultDocument) -> str:
     """The whole report as Markdown."""
+    if doc.scenario == "micro":
+        from voxbench.micro.report import render_micro_markdown
+
+        return render_micro_markdown(doc)
     if doc.scenario == "load" and doc.load is not None:
         from voxbench.load.report import load_sections
 

@@ -89,7 +89,9 @@ class QualityScore(_Model):
     target: float | None = None
     target_op: Literal["<=", ">="] | None = None
     passed: bool | None = Field(None, description="value meets the target; None without a target")
-    judged_against: str = Field("", description="reference audio, target melody, input text or none")
+    judged_against: str = Field(
+        "", description="reference audio, target melody, input text or none"
+    )
     compute_s: float | None = Field(None, description="seconds the metric took for this case")
     details: dict[str, Any] = Field({}, description="e.g. the transcript and recognizer for WER")
 
@@ -139,6 +141,11 @@ class Case(_Model):
     input_text: str | None = Field(None, description="the text input, kept for WER and reruns")
     quality: dict[str, QualityScore] = Field(
         {}, description="quality values by name, computed on the case's saved audio"
+    )
+    meta: dict[str, Any] = Field(
+        {},
+        description="scenario-specific figures; micro: reference backend, speedup_vs_reference, "
+        "max_abs_error, max_rel_error, loops_per_sample",
     )
     samples: Samples = Samples()
 
@@ -219,7 +226,7 @@ class QualitySettings(_Model):
 
 class ResultDocument(_Model):
     schema_version: str = SCHEMA_VERSION
-    scenario: Literal["single", "load"] = "single"
+    scenario: Literal["single", "load", "micro"] = "single"
     run_id: str
     created_at: str
     finished_at: str | None = None

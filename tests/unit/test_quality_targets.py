@@ -16,7 +16,9 @@ from voxbench.results import Case
 def test_default_targets_follow_the_issue():
     assert DEFAULT_TARGETS["f0_rmse_hz"].text() == "<= 10"
     assert DEFAULT_TARGETS["speaker_similarity"].text() == ">= 0.85"
-    assert DEFAULT_TARGETS["f0_rmse_hz"].check(9.9) and not DEFAULT_TARGETS["f0_rmse_hz"].check(10.1)
+    assert DEFAULT_TARGETS["f0_rmse_hz"].check(9.9) and not DEFAULT_TARGETS["f0_rmse_hz"].check(
+        10.1
+    )
 
 
 def test_config_and_options_override_defaults_last_wins():

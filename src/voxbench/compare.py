@@ -1,0 +1,580 @@
+"""Compare two runs case by case: the change of each metric with a confidence interval from the
+raw samples, and a noise-aware verdict (improved / regressed / unchanged).
+
+The rule (docs/methodology.md, "Comparing two runs"): for a metric where lower is better, with
+``r`` = median(candidate) / median(base) and a 95% percentile-bootstrap confidence interval
+``[lo, hi]`` of ``r`` (base and candidate resampled independently, ``scipy.stats.bootstrap``,
+seeded), the case **regressed** when ``lo - 1 > threshold`` (the whole interval lies beyond the
+threshold), **improved** when ``hi - 1 < -threshold``, and is **unchanged** otherwise. A
+Mann-Whitney U p-value is reported beside it, for information. Without raw samples on both sides
+(n < 2) the point estimate is compared with the threshold instead, and the row says so (no CI).
+Memory and cold start are single numbers: reported as plain deltas, never a verdict. A case whose
+candidate has errors where the base had none regressed.
+
+Between-run noise: the bootstrap sees only the noise within each run. Given :class:`RunNoise` for a
+case (the spread of its stored run medians, :func:`noise_from_store`), the interval is widened on
+the log scale by ``z * sqrt(2) * sigma`` in quadrature, so drift of the machine between two runs is
+not taken for a change of the code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from voxbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from voxbench.results import Case, ResultDocument
+    from voxbench.store.core import Store
+
+Verdict = Literal["improved", "regressed", "unchanged", "info"]
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+SEED = 20261123
+
+# metric -> (unit, gated: gets a verdict)
+METRICS: dict[str, tuple[str, bool]] = {
+    "latency_ms": ("ms", True),
+    "rtf": ("", True),
+    "ttfa_ms": ("ms", True),
+    "errors": ("", True),
+    "peak_rss_mb": ("MiB", False),
+    "peak_gpu_mb": ("MiB", False),
+    "cold_start_ms": ("ms", False),
+}
+DEFAULT_METRICS = tuple(METRICS)
+
+
+def parse_threshold(text: str) -> float:
+    """``5%``, ``5`` (percent) or ``0.05`` (fraction) -> 0.05."""
+    raw = text.strip()
+    try:
+        value = float(raw.rstrip("%"))
+    except ValueError:
+        raise ConfigError(f"bad --threshold {text!r}: use e.g. 5% or 0.05") from None
+    if raw.endswith("%") or value >= 1:
+        value /= 100
+    if not 0 <= value < 1:
+        raise ConfigError(f"bad --threshold {text!r}: must be between 0% and 100%")
+    return value
+
+
+@dataclass
+class Unit:
+    """What one side knows about one case: raw samples and single figures by metric."""
+
+    label: str
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    points: dict[str, float | None] = field(default_factory=dict)
+    errors: int = 0
+
+
+@dataclass
+class MetricChange:
+    """One metric of one matched case. ``change``, ``ci_low`` and ``ci_high`` are relative
+    (candidate / base - 1); ``delta`` is candidate - base in the metric's unit."""
+
+    metric: str
+    unit: str
+    base: float | None
+    candidate: float | None
+    delta: float | None
+    change: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_base: int
+    n_candidate: int
+    verdict: Verdict
+    noisy: bool = False  # unchanged, but the CI reaches past the threshold: more iterations
+    run_noise: float | None = None  # between-run noise (log-scale sd) the interval includes
+    run_noise_runs: int = 0  # stored runs it was estimated from
+
+
+@dataclass
+class CaseChange:
+    """A case present in both runs, with its metrics."""
+
+    key: str
+    base_case: str
+    candidate_case: str
+    metrics: list[MetricChange]
+
+    @property
+    def verdict(self) -> Verdict:
+        found = {m.verdict for m in self.metrics}
+        for v in ("regressed", "improved", "unchanged"):
+            if v in found:
+                return v  # type: ignore[return-value]
+        return "info"
+
+
+@dataclass
+class RunRef:
+    """Which run a side is."""
+
+    run_id: str
+    label: str
+    machine_id: str
+    git_commit: str | None
+    created_at: str
+    scenario: str
+
+
+@dataclass
+class Comparison:
+    """The whole comparison; ``regressed`` decides the exit status."""
+
+    base: RunRef
+    candidate: RunRef
+    threshold: float
+    confidence: float
+    cases: list[CaseChange]
+    only_base: list[str]
+    only_candidate: list[str]
+
+    @property
+    def regressed(self) -> bool:
+        return any(c.verdict == "regressed" for c in self.cases)
+
+    def counts(self) -> dict[str, int]:
+        out = {"regressed": 0, "improved": 0, "unchanged": 0}
+        for c in self.cases:
+            if c.verdict in out:
+                out[c.verdict] += 1
+        out["noisy_metrics"] = sum(m.noisy for c in self.cases for m in c.metrics)
+        out["only_base"] = len(self.only_base)
+        out["only_candidate"] = len(self.only_candidate)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for case, obj in zip(data["cases"], self.cases, strict=True):
+            case["verdict"] = obj.verdict
+        data["counts"] = self.counts()
+        data["regressed"] = self.regressed
+        return data
+
+
+def case_key(c: Case, ignore: frozenset[str] = frozenset()) -> str:
+    """The stable key two runs' cases are matched on: engine, workload, input, parameters (less
+    ``ignore``), batch size and device, written like ``Case.id``."""
+    p = ",".join(f"{k}={v}" for k, v in sorted(c.params.items()) if k not in ignore)
+    b = f"batch={c.batch_size}" if c.batch_size > 1 else ""
+    return "/".join(x for x in (c.engine, c.workload, c.input_id, p, b, c.device) if x)
+
+
+def _case_unit(c: Case) -> Unit:
+    s = c.samples
+    samples: dict[str, list[float]] = {"latency_ms": list(s.latency_ms)}
+    if s.ttfa_ms:
+        samples["ttfa_ms"] = list(s.ttfa_ms)
+    if s.latency_ms and len(s.audio_seconds) == len(s.latency_ms) and all(s.audio_seconds):
+        samples["rtf"] = [
+            lat / 1000 / a for lat, a in zip(s.latency_ms, s.audio_seconds, strict=True)
+        ]
+    return Unit(
+        label=c.id,
+        samples=samples,
+        points={
+            "latency_ms": c.latency_ms.median if c.latency_ms else None,
+            "ttfa_ms": c.ttfa_ms.median if c.ttfa_ms else None,
+            "rtf": c.rtf,
+            "peak_rss_mb": c.peak_rss_mb,
+            "peak_gpu_mb": c.peak_gpu_mb,
+            "cold_start_ms": c.cold_start_ms,
+        },
+        errors=c.error_count,
+    )
+
+
+def units(doc: ResultDocument, ignore: frozenset[str] = frozenset()) -> dict[str, Unit]:
+    """Everything comparable in a document, by key: its cases, or a load run's levels
+    (key ``load/<workload>/<level>``, samples from each level's raw per-request figures)."""
+    out: dict[str, Unit] = {}
+    for c in doc.cases:
+        out.setdefault(case_key(c, ignore), _case_unit(c))
+    if doc.load is not None:
+        workload = str(doc.load.settings.get("workload", "load"))
+        for level in doc.load.levels:
+            label = f"load/{workload}/{level.get('label')}"
+            raw = level.get("samples") or {}
+            out.setdefault(
+                label,
+                Unit(
+                    label=label,
+                    samples={
+                        k: [float(v) for v in raw.get(k) or []] for k in ("latency_ms", "ttfa_ms")
+                    },
+                    points={
+                        "latency_ms": (level.get("latency_ms") or {}).get("p50"),
+                        "ttfa_ms": (level.get("ttfa_ms") or {}).get("p50"),
+                    },
+                    errors=int(sum((level.get("errors") or {}).values())),
+                ),
+            )
+    return out
+
+
+def ratio_ci(
+    base: list[float], cand: list[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """Ratio of medians (candidate / base) and its percentile-bootstrap confidence interval,
+    base and candidate resampled independently (seeded: the same inputs give the same answer)."""
+    import numpy as np
+    from scipy import stats
+
+    b = np.asarray(base, dtype=float)
+    c = np.asarray(cand, dtype=float)
+    ratio = float(np.median(c) / np.median(b))
+    if np.all(b == b[0]) and np.all(c == c[0]):
+        return ratio, ratio, ratio
+
+    def statistic(x: Any, y: Any, axis: int = -1) -> Any:
+        return np.median(y, axis=axis) / np.median(x, axis=axis)
+
+    res = stats.bootstrap(
+        (b, c),
+        statistic,
+        n_resamples=RESAMPLES,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        paired=False,
+        axis=-1,
+        rng=np.random.default_rng(SEED),
+    )
+    return ratio, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _mann_whitney(base: list[float], cand: list[float]) -> float | None:
+    from scipy import stats
+
+    if len(set(base) | set(cand)) < 2:
+        return 1.0
+    return float(stats.mannwhitneyu(base, cand, alternative="two-sided").pvalue)
+
+
+def _verdict(lo: float, hi: float, threshold: float) -> Verdict:
+    if lo > threshold:
+        return "regressed"
+    if hi < -threshold:
+        return "improved"
+    return "unchanged"
+
+
+@dataclass(frozen=True)
+class RunNoise:
+    """How much one case's per-run median moves between runs of the same configuration on the
+    same machine: the standard deviation of log(run median), from ``runs`` stored runs."""
+
+    sigma: float
+    runs: int
+
+
+MIN_NOISE_RUNS = 3
+NOISE_RUNS = 20
+
+
+def run_noise(values: list[float]) -> RunNoise | None:
+    """Between-run noise from per-run medians: the standard deviation of their logarithms (not a
+    robust one: the occasional run on a busy machine is exactly the noise a gate must absorb);
+    None for fewer than :data:`MIN_NOISE_RUNS` runs."""
+    import numpy as np
+
+    v = np.log(np.asarray([x for x in values if x > 0], dtype=float))
+    if v.size < MIN_NOISE_RUNS:
+        return None
+    return RunNoise(float(np.std(v, ddof=1)), int(v.size))
+
+
+def _widen(
+    ratio: float, lo: float, hi: float, noise: RunNoise, confidence: float
+) -> tuple[float, float]:
+    """Add between-run noise to a within-run interval of a ratio, on the log scale: each half
+    width becomes sqrt(half^2 + (z * sqrt(2) * sigma)^2) (both runs drift, hence sqrt 2)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    extra = z * math.sqrt(2) * noise.sigma
+    lr = math.log(ratio)
+    down = math.hypot(lr - math.log(lo), extra)
+    up = math.hypot(math.log(hi) - lr, extra)
+    return math.exp(lr - down), math.exp(lr + up)
+
+
+def compare_metric(
+    metric: str,
+    b: Unit,
+    c: Unit,
+    threshold: float,
+    confidence: float = CONFIDENCE,
+    noise: RunNoise | None = None,
+) -> MetricChange | None:
+    """One metric of one matched case, or None when neither side has it. ``noise`` (between-run
+    noise of the base's configuration, from the store) widens the interval."""
+    unit, gated = METRICS[metric]
+    if metric == "errors":
+        verdict: Verdict = "unchanged"
+        if b.errors == 0 and c.errors > 0:
+            verdict = "regressed"
+        elif b.errors > 0 and c.errors == 0:
+            verdict = "improved"
+        if not b.errors and not c.errors:
+            return None
+        return MetricChange(
+            metric, unit, b.errors, c.errors, c.errors - b.errors, None, None, None, None,
+            0, 0, verdict,
+        )  # fmt: skip
+    bs, cs = b.samples.get(metric) or [], c.samples.get(metric) or []
+    bv, cv = b.points.get(metric), c.points.get(metric)
+    if len(bs) >= 2 and len(cs) >= 2 and gated:
+        import numpy as np
+
+        bv, cv = float(np.median(bs)), float(np.median(cs))
+        if bv <= 0:
+            return None
+        ratio, lo, hi = ratio_ci(bs, cs, confidence)
+        if noise is not None and ratio > 0 and lo > 0:
+            lo, hi = _widen(ratio, lo, hi, noise, confidence)
+        change, low, high = ratio - 1, lo - 1, hi - 1
+        verdict = _verdict(low, high, threshold)
+        noisy = verdict == "unchanged" and (low < -threshold or high > threshold)
+        return MetricChange(
+            metric, unit, bv, cv, cv - bv, change, low, high, _mann_whitney(bs, cs),
+            len(bs), len(cs), verdict, noisy, noise.sigma if noise else None,
+            noise.runs if noise else 0,
+        )  # fmt: skip
+    if bv is None or cv is None:
+        return None
+    change = cv / bv - 1 if bv else None
+    verdict = "info"
+    if gated and change is not None:
+        verdict = _verdict(change, change, threshold)
+    return MetricChange(
+        metric, unit, bv, cv, cv - bv, change, None, None, None, len(bs), len(cs), verdict
+    )
+
+
+def compare(
+    base: ResultDocument,
+    candidate: ResultDocument,
+    *,
+    threshold: float = 0.05,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    ignore_params: frozenset[str] = frozenset(),
+    confidence: float = CONFIDENCE,
+    labels: tuple[str, str] | None = None,
+    noise: dict[tuple[str, str], RunNoise] | None = None,
+) -> Comparison:
+    """Match the two runs' cases by :func:`case_key` and compare every metric of each pair.
+    ``ignore_params`` leaves parameters out of the key, to compare two settings of one engine.
+    ``noise`` maps (base case id, metric) to its between-run noise (:func:`noise_from_store`)."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError(f"unknown metric {unknown[0]!r}: choose from {', '.join(METRICS)}")
+    bu, cu = units(base, ignore_params), units(candidate, ignore_params)
+    if not bu and not cu:
+        raise ConfigError("neither run has cases to compare")
+    cases = []
+    for key, b in bu.items():
+        c = cu.get(key)
+        if c is None:
+            continue
+        found = [
+            compare_metric(m, b, c, threshold, confidence, (noise or {}).get((b.label, m)))
+            for m in metrics
+        ]
+        cases.append(CaseChange(key, b.label, c.label, [m for m in found if m is not None]))
+
+    if not cases:
+        raise ConfigError(
+            f"the runs have no case in common (base: {', '.join(list(bu)[:3]) or 'none'}; "
+            f"candidate: {', '.join(list(cu)[:3]) or 'none'}); --ignore-param NAME matches "
+            "cases that differ only in that parameter"
+        )
+
+    def ref(doc: ResultDocument, label: str) -> RunRef:
+        env = doc.environment
+        return RunRef(
+            doc.run_id, label, env.machine_id, env.git_commit, doc.created_at, doc.scenario
+        )
+
+    names = labels or (base.run_id, candidate.run_id)
+    return Comparison(
+        base=ref(base, names[0]),
+        candidate=ref(candidate, names[1]),
+        threshold=threshold,
+        confidence=confidence,
+        cases=cases,
+        only_base=[k for k in bu if k not in cu],
+        only_candidate=[k for k in cu if k not in bu],
+    )
+
+
+def noise_from_store(
+    store: Store, base: ResultDocument, exclude: set[str], metrics: tuple[str, ...]
+) -> dict[tuple[str, str], RunNoise]:
+    """Between-run noise of each of the base's cases, from the newest :data:`NOISE_RUNS` stored
+    runs of the same case id on the same machine (runs in ``exclude`` left out: the candidate).
+    A real step among those runs inflates the estimate: the gate errs towards silence."""
+    out: dict[tuple[str, str], RunNoise] = {}
+    machine = base.environment.machine_id
+    for c in base.cases:
+        for metric in metrics:
+            if metric not in ("latency_ms", "rtf", "ttfa_ms"):
+                continue
+            series = store.case_series(c.engine, metric=metric, case_id=c.id, machine=machine)
+            values = [p.value for p in series if p.run_id not in exclude][-NOISE_RUNS:]
+            found = run_noise(values)
+            if found is not None:
+                out[(c.id, metric)] = found
+    return out
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        text = str(value)
+    elif abs(value) >= 100:
+        text = f"{value:.1f}"
+    elif abs(value) >= 1:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.4g}"
+    return f"{text} {unit}".strip()
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f}%"
+
+
+def _ci(m: MetricChange) -> str:
+    if m.ci_low is None or m.ci_high is None:
+        return "–"
+    return f"{_pct(m.ci_low)} … {_pct(m.ci_high)}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _verdict_text(m: MetricChange) -> str:
+    return f"{m.verdict} (noisy)" if m.noisy else m.verdict
+
+
+def _noise_note(cmp: Comparison) -> str:
+    notes = []
+    widened = [m for c in cmp.cases for m in c.metrics if m.run_noise is not None]
+    if widened:
+        runs = sorted({m.run_noise_runs for m in widened})
+        sig = sorted(m.run_noise for m in widened if m.run_noise is not None)
+        notes.append(
+            f"{len(widened)} interval(s) include between-run noise estimated from "
+            f"{runs[0]}–{runs[-1]} stored runs of the same case on {cmp.base.machine_id} "
+            f"(sd {sig[0] * 100:.1f}–{sig[-1] * 100:.1f}% per run)."
+        )
+    elif any(m.ci_low is not None for c in cmp.cases for m in c.metrics):
+        notes.append(
+            "Intervals cover the noise within each run only: with fewer than 3 stored runs of a "
+            "case on this machine, drift between runs is not in them."
+        )
+    n = cmp.counts()["noisy_metrics"]
+    if n:
+        notes.append(
+            f"{n} unchanged row(s) marked noisy: the interval reaches past "
+            f"±{cmp.threshold * 100:g}%, so a change of that size cannot be ruled out; more "
+            "iterations (-n) or quieter runs narrow it."
+        )
+    return " ".join(notes)
+
+
+def _change(m: MetricChange) -> str:
+    if m.metric == "errors":
+        return f"{int(m.delta or 0):+d}"
+    if METRICS[m.metric][1]:
+        return _pct(m.change)
+    return "–" if m.delta is None else f"{m.delta:+.1f} {m.unit}".strip()
+
+
+_ORDER = {"regressed": 0, "improved": 1, "unchanged": 2, "info": 3}
+
+
+def rows(cmp: Comparison) -> list[tuple[str, MetricChange]]:
+    """(case key, metric) rows, regressions first."""
+    out = [(c.key, m) for c in cmp.cases for m in c.metrics]
+    return sorted(out, key=lambda r: _ORDER[r[1].verdict])
+
+
+def _run_line(r: RunRef) -> str:
+    commit = f", commit {r.git_commit[:10]}" if r.git_commit else ""
+    return f"`{r.run_id}` ({r.machine_id}{commit}, {r.created_at})"
+
+
+def markdown(cmp: Comparison) -> str:
+    """A pull-request comment: summary line, one table, the cases only on one side."""
+    n = cmp.counts()
+    mark = "❌" if cmp.regressed else "✅"
+    lines = [
+        "### voxbench compare",
+        "",
+        f"- base: {_run_line(cmp.base)}",
+        f"- candidate: {_run_line(cmp.candidate)}",
+        "",
+        f"{mark} **{n['regressed']} regressed**, {n['improved']} improved, "
+        f"{n['unchanged']} unchanged (threshold {cmp.threshold * 100:g}%, "
+        f"{cmp.confidence * 100:g}% bootstrap CI of the ratio of medians)",
+        "",
+        "| case | metric | base | candidate | change | 95% CI | p (M-W) | verdict |",
+        "|---|---|---:|---:|---:|---|---:|---|",
+    ]
+    for key, m in rows(cmp):
+        verdict = f"**{m.verdict}**" if m.verdict == "regressed" else _verdict_text(m)
+        lines.append(
+            f"| `{key}` | {m.metric} | {_num(m.base, m.unit)} | {_num(m.candidate, m.unit)} | "
+            f"{_change(m)} | {_ci(m)} | {_p(m.p_value)} | {verdict} |"
+        )
+    if _noise_note(cmp):
+        lines += ["", _noise_note(cmp)]
+    for title, keys in (("Only in base", cmp.only_base), ("Only in candidate", cmp.only_candidate)):
+        if keys:
+            lines += ["", f"**{title}** ({len(keys)}):", ""]
+            lines += [f"- `{k}`" for k in keys]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(cmp: Comparison):  # type: ignore[no-untyped-def]
+    """The comparison as a rich Table for the terminal."""
+    from rich.table import Table
+
+    n = cmp.counts()
+    table = Table(
+        title=f"{cmp.base.run_id} → {cmp.candidate.run_id}",
+        caption=f"{n['regressed']} regressed, {n['improved']} improved, "
+        f"{n['unchanged']} unchanged; threshold {cmp.threshold * 100:g}%, "
+        f"{cmp.confidence * 100:g}% CI of the ratio of medians. {_noise_note(cmp)}".strip(),
+    )
+    for col in ("case", "metric", "base", "candidate", "change", "95% CI", "p", "verdict"):
+        table.add_column(col, justify="right" if col in ("base", "candidate", "change") else "left")
+    colour = {"regressed": "red", "improved": "green", "unchanged": "", "info": "dim"}
+    for key, m in rows(cmp):
+        v = _verdict_text(m)
+        v = f"[{colour[m.verdict]}]{v}[/]" if colour[m.verdict] else v
+        table.add_row(
+            key, m.metric, _num(m.base, m.unit), _num(m.candidate, m.unit), _change(m), _ci(m),
+            _p(m.p_value), v,
+        )  # fmt: skip
+    return table
+
+
+def to_json(cmp: Comparison) -> str:
+    return json.dumps(cmp.to_dict(), indent=2) + "\n"

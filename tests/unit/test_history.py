@@ -1,0 +1,102 @@
+"""history: change-point detection, the sparkline, the SVG, and the series read from a store."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from support.result_docs import make_case, make_doc, noise
+from voxbench.errors import ConfigError
+from voxbench.history import build_history, detect_changes, rich_tables, sparkline, svg
+from voxbench.store import open_store
+
+
+def series(*levels: tuple[float, int], sd: float = 0.01, seed: int = 0) -> list[float]:
+    """Concatenated noisy levels: (value, runs) pairs, relative noise ``sd``."""
+    rng = np.random.default_rng(seed)
+    return [v * (1 + rng.normal(0, sd)) for v, n in levels for _ in range(n)]
+
+
+def test_no_change_points_in_noise():
+    """Noise alone, 100 series of 40 runs at 1% noise: never a change point."""
+    found = [detect_changes(series((20.0, 40), seed=s)) for s in range(100)]
+    assert sum(bool(f) for f in found) == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_ten_percent_step_is_found_where_it_is(seed):
+    cuts = detect_changes(series((20.0, 15), (22.0, 15), seed=seed))
+    assert len(cuts) == 1 and abs(cuts[0] - 15) <= 1
+
+
+def test_two_steps_and_the_minimum_shift():
+    values = series((20.0, 10), (24.0, 10), (20.5, 10), seed=3)
+    assert detect_changes(values) == [10, 20]
+    small = series((20.0, 15), (20.6, 15), sd=0.001, seed=4)  # +3%: real but below 5%
+    assert detect_changes(small) == []  # the default minimum shift is 5%
+    assert detect_changes(small, min_shift=0.02) == [15]
+
+
+def test_one_outlier_run_is_not_a_step():
+    values = [20.0] * 10 + [40.0] + [20.0] * 10
+    assert detect_changes(values) == []
+    assert detect_changes([20.0] * 10 + [22.0]) == []  # one new run: not yet confirmed
+    assert detect_changes([20.0] * 10 + [22.0, 22.1]) == [10]
+
+
+def test_sparkline():
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([5, 5, 5]) == "▁▁▁"
+    assert sparkline([1, 1, 8, 8], {2}) == "▁▁|██"
+    assert sparkline([]) == ""
+
+
+@pytest.fixture
+def stored_history(tmp_path):
+    """12 runs of one case over 12 days with a +10% step at the 7th (new commit)."""
+    url = str(tmp_path / "s.sqlite")
+    with open_store(url) as store:
+        for i, center in enumerate([20.0] * 6 + [22.0] * 6):
+            doc = make_doc(
+                f"run{i:02d}",
+                make_case(noise(center, n=10, sd=0.005, seed=i)),
+                created_at=f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                git_commit=f"{i:02d}" + "c" * 38,
+            )
+            store.add(doc)
+    return url
+
+
+def test_history_from_the_store_marks_the_step(stored_history):
+    with open_store(stored_history) as store:
+        hist = build_history(store, "eng")
+    [case] = hist.cases
+    assert case.case_id == "eng/w/a/cpu" and len(case.points) == 12
+    assert [p["run_id"] for p in case.points] == [f"run{i:02d}" for i in range(12)]
+    [cp] = case.change_points
+    assert cp["run_id"] == "run06" and cp["git_commit"].startswith("06")
+    assert cp["change"] == pytest.approx(0.10, abs=0.02)
+    text = svg(hist)
+    root = ET.fromstring(text)  # well-formed
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{ns}circle")) == 12
+    assert len(root.findall(f"{ns}line")) == 1  # the change point
+    assert "+10" in text
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    for table in rich_tables(hist, last=5):
+        console.print(table)
+    out = console.export_text()
+    assert "run11" in out and "run06" not in out  # the last 5 rows only
+    assert "|" in out  # the sparkline marks the step
+
+
+def test_history_errors(stored_history):
+    with open_store(stored_history) as store:
+        with pytest.raises(ConfigError, match="no latency_ms history for engine 'other'"):
+            build_history(store, "other")
+        with pytest.raises(ConfigError, match="unknown metric"):
+            build_history(store, "eng", metric="speed")
