@@ -265,7 +265,7 @@ def test_ctrl_c_keeps_the_cases_already_measured(tmp_path):
             "-w",
             "short,medium",
             "-n",
-            "20",
+            "200",  # ~10 s a case: on a loaded machine the run must still be mid-way at SIGINT
             "--warmup",
             "0",
             "-o",

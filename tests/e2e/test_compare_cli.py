@@ -46,7 +46,7 @@ def test_run_ids_from_the_store_and_json(runs):
     [case] = data["cases"]
     assert [m["metric"] for m in case["metrics"]] == ["latency_ms"]
     assert case["verdict"] == "regressed" and case["metrics"][0]["ci_low"] > 0.05
-    proc = voxbench("compare", runs.ids[0][:15], runs.ids[1], "--format", "markdown", env=runs.env)
+    proc = voxbench("compare", runs.ids[0][:-2], runs.ids[1], "--format", "markdown", env=runs.env)
     assert proc.returncode == 0 and proc.stdout.startswith("### voxbench compare"), proc.stderr
 
 

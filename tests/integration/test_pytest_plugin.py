@@ -115,24 +115,27 @@ def test_store_records_the_run(pytester: pytest.Pytester, tmp_path: Path):
 
 def test_compare_fails_the_session_on_a_regression(pytester: pytest.Pytester):
     """Same speed: exit status 0. Ten times slower: every test passes, the session fails."""
-    base = _run(pytester, "--voxbench-output", "base", "--voxbench-iterations", "8")
-    base.assert_outcomes(passed=3)
+    # Only the 2 ms nap is gated: `add` takes ~0.3 µs, and between two processes on a shared
+    # 2-core VM such a call has moved by +91% (alignment, frequency) — noise no gate should see.
+    only_nap = ("-k", "nap or plain")
+    base = _run(pytester, *only_nap, "--voxbench-output", "base", "--voxbench-iterations", "8")
+    base.assert_outcomes(passed=2, deselected=1)
     (base_doc,) = _documents(pytester.path / "base")
     base_dir = pytester.path / "base" / base_doc.environment.machine_id / base_doc.run_id
 
     same = _run(
-        pytester, "--voxbench-output", "same", "--voxbench-iterations", "8",
+        pytester, *only_nap, "--voxbench-output", "same", "--voxbench-iterations", "8",
         "--voxbench-compare", str(base_dir), "--voxbench-threshold", "50%",
     )  # fmt: skip
-    same.assert_outcomes(passed=3)
+    same.assert_outcomes(passed=2, deselected=1)
     assert same.ret == 0, same.stdout.str()
     same.stdout.fnmatch_lines(["*voxbench compare*", "*0 regressed*"])
 
     slow = _run(
-        pytester, "--voxbench-output", "slow", "--voxbench-iterations", "8",
+        pytester, *only_nap, "--voxbench-output", "slow", "--voxbench-iterations", "8",
         "--voxbench-compare", str(base_dir), "--voxbench-threshold", "50%", sleep_ms=20,
     )  # fmt: skip
-    slow.assert_outcomes(passed=3)
+    slow.assert_outcomes(passed=2, deselected=1)
     assert slow.ret == 1
     slow.stdout.fnmatch_lines(
         ["*1 regressed*", "*pytest:test_user.py::test_nap*regressed*", "*exit status 1*"]
