@@ -123,3 +123,26 @@ def test_melody_is_transposed_by_the_engines_reported_shift():
     )
     assert [n.pitch for n in melody_of(case)] == [62.0, 64.0]
     assert melody_of(_case()) is None
+
+
+def test_a_midi_file_is_a_target_melody(tmp_path):
+    """The melody may come as a MIDI file (e.g. a JSONL line's "melody": "tune.mid"); a tempo
+    change halfway is honoured."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))  # 120 bpm: 0.5 s a beat
+    track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    track.append(mido.Message("note_off", note=60, velocity=0, time=480))
+    track.append(mido.MetaMessage("set_tempo", tempo=1_000_000, time=0))  # 60 bpm
+    track.append(mido.Message("note_on", note=64, velocity=90, time=0))
+    track.append(mido.Message("note_on", note=64, velocity=0, time=480))  # velocity 0 = off
+    path = tmp_path / "tune.mid"
+    mid.save(str(path))
+    case = _case(input_kind="audio", input_meta={"melody": str(path)})
+    notes = melody_of(case)
+    assert [n.pitch for n in notes] == [60.0, 64.0]
+    assert notes[0].onset == pytest.approx(0.0) and notes[0].duration == pytest.approx(0.5)
+    assert notes[1].onset == pytest.approx(0.5) and notes[1].duration == pytest.approx(1.0)

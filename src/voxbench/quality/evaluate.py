@@ -34,11 +34,35 @@ def read_clip(path: Path) -> Clip:
     return Clip(np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32), int(rate))
 
 
+def midi_melody(path: Path) -> list[tuple[float, float, float]]:
+    """``(onset s, duration s, MIDI pitch)`` of every note in a MIDI file, tempo changes honoured
+    (mido's playback clock); a note is closed by its note_off or a note_on with velocity 0."""
+    import mido
+
+    notes: list[tuple[float, float, float]] = []
+    sounding: dict[tuple[int, int], float] = {}
+    now = 0.0
+    for msg in mido.MidiFile(str(path)):
+        now += msg.time
+        if msg.type not in ("note_on", "note_off"):
+            continue
+        key = (msg.channel, msg.note)
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding.setdefault(key, now)
+        elif key in sounding:
+            onset = sounding.pop(key)
+            notes.append((onset, now - onset, float(msg.note)))
+    return sorted(notes)
+
+
 def melody_of(case: Case) -> tuple[Note, ...] | None:
-    """The input's target melody, transposed by the engine's reported pitch shift."""
+    """The input's target melody (a note list, or a MIDI file's path), transposed by the
+    engine's reported pitch shift."""
     raw = case.input_meta.get("melody")
     if not raw:
         return None
+    if isinstance(raw, str):
+        raw = midi_melody(Path(raw))
     shift = float(case.engine_info.get("pitch_shift_semitones", 0.0) or 0.0)
     return tuple(Note(float(o), float(d), float(p) + shift) for o, d, p in raw)
 

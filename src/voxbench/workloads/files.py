@@ -33,11 +33,12 @@ def _jsonl_items(path: Path) -> tuple[WorkloadItem, ...]:
             raise ConfigError(f'{path}:{n}: each line needs a "text" string, e.g. {{"text": "Hi"}}')
         item_id = str(record.get("id") or f"{path.stem}-{n}")
         meta = {k: v for k, v in record.items() if k not in ("id", "text")}
-        if isinstance(meta.get("reference"), str):  # reference audio for quality, next to the file
-            ref = (path.parent / meta["reference"]).expanduser()
-            if not ref.is_file():
-                raise ConfigError(f"{path}:{n}: reference audio {ref} does not exist")
-            meta["reference"] = str(ref.resolve())
+        for key in ("reference", "melody"):  # reference audio / a MIDI melody, next to the file
+            if isinstance(meta.get(key), str):
+                ref = (path.parent / meta[key]).expanduser()
+                if not ref.is_file():
+                    raise ConfigError(f"{path}:{n}: {key} file {ref} does not exist")
+                meta[key] = str(ref.resolve())
         items.append(WorkloadItem(id=item_id, kind="text", text=record["text"], meta=meta))
     return tuple(items)
 
