@@ -241,6 +241,13 @@ def execute(
         ),
         skipped=[{k: redact(v) for k, v in s.items()} for s in the_plan.skipped],
     )
+    # What summarising and saving a case import, imported now: a Ctrl-C that lands inside a
+    # first-time import leaves the module half-initialised (numpy then recurses without end
+    # when the interrupted run is written out).
+    import numpy  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import soundfile  # noqa: F401
+
     started = time.perf_counter()
     results_path = run_dir / "results.json"
     try:
