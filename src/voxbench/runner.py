@@ -268,18 +268,38 @@ def execute(
             write_json(doc, results_path)  # after every case: an interrupted run keeps its cases
             on_case(outcome)
     except KeyboardInterrupt:
-        doc.duration_s = time.perf_counter() - started
-        write_json(doc, results_path)
-        write_report(doc, run_dir / "report.md")
-        raise Interrupted(
-            f"interrupted after {len(doc.cases)} of {len(the_plan.cases)} cases; "
-            f"what was measured is in {run_dir}"
-        ) from None
-    doc.finished_at = now_iso()
-    doc.duration_s = time.perf_counter() - started
-    write_json(doc, results_path)
-    write_report(doc, run_dir / "report.md")
+        raise close_interrupted(doc, run_dir, started, len(the_plan.cases), write_report) from None
+    close_run(doc, run_dir, started, write_report)
     return doc, run_dir
+
+
+def close_run(
+    doc: ResultDocument,
+    run_dir: Path,
+    started: float,
+    render: Callable[[ResultDocument, Path], object],
+    finished: bool = True,
+) -> None:
+    """Stamp the run's end (unless interrupted) and write results.json and report.md."""
+    if finished:
+        doc.finished_at = now_iso()
+    doc.duration_s = time.perf_counter() - started
+    write_json(doc, run_dir / "results.json")
+    render(doc, run_dir / "report.md")
+
+
+def close_interrupted(
+    doc: ResultDocument,
+    run_dir: Path,
+    started: float,
+    planned: int,
+    render: Callable[[ResultDocument, Path], object],
+) -> Interrupted:
+    """Write what an interrupted run measured; the error to raise says where it is."""
+    close_run(doc, run_dir, started, render, finished=False)
+    return Interrupted(
+        f"interrupted after {len(doc.cases)} of {planned} cases; what was measured is in {run_dir}"
+    )
 
 
 def calls_per_case(settings: Settings) -> int:

@@ -517,7 +517,7 @@ def run_micro(
     ``results.json`` is rewritten after every case, so an interrupted run keeps its cases.
     """
     from voxbench.micro.report import write_micro_report
-    from voxbench.runner import Interrupted, now_iso, write_json
+    from voxbench.runner import close_interrupted, close_run, write_json
 
     settings = request.settings()
     env = capture_environment(request.machine_id)
@@ -550,15 +550,7 @@ def run_micro(
                 write_json(doc, results_path)
                 progress(mc, True)
     except KeyboardInterrupt:
-        doc.duration_s = time.perf_counter() - started
-        write_json(doc, results_path)
-        write_micro_report(doc, run_dir / "report.md")
-        raise Interrupted(
-            f"interrupted after {len(doc.cases)} of {len(the_plan.cases)} cases; "
-            f"what was measured is in {run_dir}"
-        ) from None
-    doc.finished_at = now_iso()
-    doc.duration_s = time.perf_counter() - started
-    write_json(doc, results_path)
-    write_micro_report(doc, run_dir / "report.md")
+        total = len(the_plan.cases)
+        raise close_interrupted(doc, run_dir, started, total, write_micro_report) from None
+    close_run(doc, run_dir, started, write_micro_report)
     return doc, run_dir
