@@ -64,6 +64,22 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+def _progress(console, remaining: bool = False):  # type: ignore[no-untyped-def]
+    """The one progress bar style: description, bar, done/total, elapsed (and time left)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()] if remaining else [TimeElapsedColumn()]
+    return Progress(*columns, console=console, transient=True)
+
+
 def _stderr_console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
@@ -321,19 +337,11 @@ def _resolve_quality(names, configured, options):  # type: ignore[no-untyped-def
 
 def _judge_with_progress(doc, run_dir, metrics, targets, console):  # type: ignore[no-untyped-def]
     """Quality of every case's saved audio; results.json and report.md are rewritten with it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from voxbench.quality.evaluate import evaluate_document
     from voxbench.report import write_report
     from voxbench.runner import write_json
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _progress(console) as bar:
         task = bar.add_task("quality", total=None)
 
         def progress(done, total, label):  # type: ignore[no-untyped-def]
@@ -346,25 +354,9 @@ def _judge_with_progress(doc, run_dir, metrics, targets, console):  # type: igno
 
 
 def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no-untyped-def]
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from voxbench.runner import execute
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _progress(console, remaining=True) as bar:
         task = bar.add_task("starting", total=len(the_plan.cases) * per_case)
 
         def progress(case, n):  # type: ignore[no-untyped-def]
@@ -586,15 +578,7 @@ def load(
 
 
 def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _progress(console) as bar:
         task = bar.add_task("load", total=len(request.levels))
 
         def progress(index, level, seconds):  # type: ignore[no-untyped-def]
@@ -722,17 +706,9 @@ def micro(
 
 
 def _micro_with_progress(request, the_plan, console):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from voxbench.micro.runner import run_micro
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _progress(console) as bar:
         task = bar.add_task("starting", total=len(the_plan.cases))
 
         def progress(case, done):  # type: ignore[no-untyped-def]
