@@ -64,6 +64,19 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+# Shared by `run --quality` and `quality`: one declaration, one help text.
+MetricOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
+    ),
+]
+TargetOption = Annotated[
+    list[str] | None,
+    typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
+]
+
+
 def _progress(console, remaining: bool = False):  # type: ignore[no-untyped-def]
     """The one progress bar style: description, bar, done/total, elapsed (and time left)."""
     from rich.progress import (
@@ -180,16 +193,8 @@ def run(
             help="After measuring, judge the saved audio: pitch, WER, DNSMOS, PESQ/STOI, ...",
         ),
     ] = None,
-    metric: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
-        ),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
-    ] = None,
+    metric: MetricOption = None,
+    target: TargetOption = None,
     store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Do not record the run in the store.")
@@ -782,16 +787,8 @@ def report(
 @app.command("quality")
 def quality_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
-    metric: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
-        ),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
-    ] = None,
+    metric: MetricOption = None,
+    target: TargetOption = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="A voxbench.toml with [targets].")
     ] = None,
