@@ -21,12 +21,12 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from voxbench.compare import compare, noise_from_store
-from voxbench.params import parse_args
+from voxbench.analysis.compare import compare, noise_from_store
 from voxbench.results import ResultDocument
-from voxbench.runner import EngineChoice, RunRequest, execute, plan
-from voxbench.scenario import Settings
-from voxbench.store import open_store
+from voxbench.results.store import open_store
+from voxbench.run.params import parse_args
+from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+from voxbench.run.scenario import Settings
 
 
 def make_runs(args: argparse.Namespace, out: Path) -> list[ResultDocument]:

@@ -18,9 +18,9 @@ import statistics
 import time
 from typing import Any
 
-from voxbench.executors import InProcessExecutor, WorkerExecutor
-from voxbench.registry import EngineSpec
-from voxbench.scenario import measure_iterations
+from voxbench.engines.registry import EngineSpec
+from voxbench.run.executors import InProcessExecutor, WorkerExecutor
+from voxbench.run.scenario import measure_iterations
 
 NULL = EngineSpec("voxbench.engines.calibration:SleepEngine", {"call_ms": 0, "audio_seconds": 0.1})
 TEXT = "Good morning, everyone."

@@ -1,5 +1,5 @@
 """``python -m voxbench`` runs the CLI."""
 
-from voxbench.cli import main
+from voxbench.cli.app import main
 
 main()

@@ -15,7 +15,7 @@ from support.cli import assert_one_line_error, voxbench
 def test_help_imports_nothing_heavy():
     code = (
         "import sys; sys.argv = ['voxbench', '--help']\n"
-        "from voxbench.cli import main\n"
+        "from voxbench.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('numpy', 'scipy', 'pydantic', 'onnxruntime', 'piper', 'psutil',"
         " 'soundfile', 'mido') if m in sys.modules]\n"

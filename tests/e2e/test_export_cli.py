@@ -7,7 +7,7 @@ import json
 import pytest
 
 from support.cli import assert_one_line_error, voxbench
-from voxbench.store import open_store
+from voxbench.results.store import open_store
 
 pytestmark = pytest.mark.slow
 

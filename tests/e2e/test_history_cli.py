@@ -9,7 +9,7 @@ import pytest
 
 from support.cli import assert_one_line_error, voxbench
 from support.store_fixtures import variant
-from voxbench.store import open_store
+from voxbench.results.store import open_store
 
 pytestmark = pytest.mark.slow
 

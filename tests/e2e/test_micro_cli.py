@@ -78,7 +78,7 @@ def test_cuda_runs_where_torch_has_it_and_is_skipped_with_the_reason_elsewhere(q
 
 
 def test_the_run_is_recorded_in_the_store(quick_run, _private_store):
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     _, _, doc, _ = quick_run
     with open_store(str(_private_store)) as store:

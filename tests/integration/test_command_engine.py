@@ -16,10 +16,10 @@ import soundfile as sf
 from voxbench.engine import Chunk, can_stream, collect_stages
 from voxbench.engines.command import CommandEngine, StreamingCommandEngine
 from voxbench.engines.espeak import EspeakEngine
+from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed
-from voxbench.measure import measure_call
-from voxbench.registry import EngineSpec
-from voxbench.scenario import Settings, run_case
+from voxbench.run.measure import measure_call
+from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 from voxbench.workloads.base import WorkloadItem
 

@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 
 from support.store_fixtures import one_item_workload, sleep_run
-from voxbench.compare import compare
+from voxbench.analysis.compare import compare
 
 pytestmark = pytest.mark.slow
 COMPARISONS = 20

@@ -1,9 +1,9 @@
 """Devices: the real fall-back path of ONNX Runtime on this CPU-only machine is flagged."""
 
-from voxbench.registry import EngineSpec
-from voxbench.report import render_markdown
+from voxbench.engines.registry import EngineSpec
+from voxbench.report.markdown import render_markdown
 from voxbench.results import ResultDocument
-from voxbench.scenario import Settings, run_case
+from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 
 
@@ -21,8 +21,8 @@ def test_piper_asked_for_cuda_without_a_cuda_provider_is_flagged():
 
 
 def _doc_json(case) -> str:
-    from voxbench.environment import capture
     from voxbench.results import ResultDocument, RunConfig
+    from voxbench.run.environment import capture
 
     doc = ResultDocument(
         run_id="r",

@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import CAL
-from voxbench.registry import EngineSpec
-from voxbench.runner import EngineChoice, RunRequest, execute, plan
-from voxbench.scenario import Settings, run_case
+from voxbench.engines.registry import EngineSpec
+from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 
 

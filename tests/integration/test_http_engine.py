@@ -12,9 +12,9 @@ from support.cli import voxbench
 from support.speech_fixtures import item
 from support.speech_server import SpeechServer
 from voxbench.engines.espeak import EspeakEngine
-from voxbench.registry import EngineSpec
+from voxbench.engines.registry import EngineSpec
 from voxbench.results import Case
-from voxbench.scenario import Settings, run_case
+from voxbench.run.scenario import Settings, run_case
 
 DELAY_MS = 30.0
 KEY = "sekret-123"

@@ -102,7 +102,7 @@ def test_disable_calls_once_and_records_nothing(pytester: pytest.Pytester):
 
 
 def test_store_records_the_run(pytester: pytest.Pytester, tmp_path: Path):
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     url = str(tmp_path / "team.sqlite")
     result = _run(pytester, "--voxbench-iterations", "5", "--voxbench-store", url)
@@ -165,7 +165,7 @@ def test_loading_the_plugin_imports_nothing_heavy():
     """pytest imports the plugin in every session of every project in the environment:
     it must cost nothing until a test asks for the fixture."""
     code = (
-        "import sys, voxbench.pytest_plugin\n"
+        "import sys, voxbench.cli.pytest_plugin\n"
         "heavy = [m for m in ('numpy', 'scipy', 'pydantic', 'torch', 'voxbench.results',"
         " 'voxbench.micro') if m in sys.modules]\n"
         "print('HEAVY', heavy)"

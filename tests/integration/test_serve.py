@@ -22,11 +22,11 @@ from support.speech_fixtures import item
 from voxbench.engine import BaseEngine, Chunk, InputKind, Output
 from voxbench.engines.espeak import EspeakEngine
 from voxbench.engines.http import WavStreamDecoder, parse_server_timing
+from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError
-from voxbench.registry import EngineSpec
+from voxbench.load.serve import ServerThread
 from voxbench.results import Case
-from voxbench.scenario import Settings, run_case
-from voxbench.serve import ServerThread
+from voxbench.run.scenario import Settings, run_case
 
 SLEEP = f"{CAL}:SleepEngine"
 CALL_MS = 200.0

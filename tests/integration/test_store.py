@@ -11,8 +11,8 @@ import pytest
 from support.store_fixtures import variant
 from voxbench.errors import ConfigError
 from voxbench.results import ResultDocument
-from voxbench.store import StoreError, open_store, record
-from voxbench.store import schema as store_schema
+from voxbench.results.store import StoreError, open_store, record
+from voxbench.results.store import schema as store_schema
 
 
 def _ids(store) -> set[str]:  # type: ignore[no-untyped-def]
@@ -126,7 +126,7 @@ def test_a_failure_inside_the_write_leaves_no_partial_run(store_url, real_doc, m
 KILLER = """
 import os, signal, sys
 from voxbench.results import ResultDocument
-from voxbench.store import open_store
+from voxbench.results.store import open_store
 
 doc = ResultDocument.model_validate_json(sys.stdin.read())
 store = open_store(sys.argv[1])
@@ -192,7 +192,7 @@ def test_bad_urls_are_one_line_errors(tmp_path):
 
 
 def test_resolve_url_precedence(monkeypatch, tmp_path):
-    from voxbench.store import default_path, resolve_url
+    from voxbench.results.store import default_path, resolve_url
 
     monkeypatch.delenv("VOXBENCH_STORE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))

@@ -7,8 +7,8 @@ time.sleep overshoots by tens of microseconds, so "within 1 ms" leaves room only
 import pytest
 
 from conftest import CAL
-from voxbench.registry import EngineSpec
-from voxbench.scenario import Settings, run_case
+from voxbench.engines.registry import EngineSpec
+from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 
 MODES = ["in-process", "worker"]
@@ -86,7 +86,7 @@ def test_worker_peak_memory_is_the_workers_own(item):
     """A worker's peak RSS must not include the parent's size at fork time."""
     import numpy as np
 
-    from voxbench.measure import max_rss_mb
+    from voxbench.run.measure import max_rss_mb
 
     ballast = np.ones(300 * 2**20 // 8)  # the parent grows by ~300 MB before the case
     assert max_rss_mb() > 300

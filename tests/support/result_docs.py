@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voxbench.results import Case, Environment, ResultDocument, Samples, Summary
-from voxbench.stats import summarize
+from voxbench.results.stats import summarize
 
 ENV = Environment(
     machine_id="box", hostname="box", cpu_model="cpu", cpu_cores_logical=2,

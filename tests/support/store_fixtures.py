@@ -110,8 +110,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def real_doc(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One real run: the calibration sleep engine, in-process, two cases."""
-    from voxbench.runner import EngineChoice, RunRequest, execute, plan
-    from voxbench.scenario import Settings
+    from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+    from voxbench.run.scenario import Settings
 
     request = RunRequest(
         engines=[EngineChoice(f"{CAL}:SleepEngine", {"call_ms": 2.0})],
@@ -127,7 +127,7 @@ def real_doc(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 def variant(doc, run_id: str, *, hours: float = 0.0, scale: float = 1.0, **env):  # type: ignore[no-untyped-def]
     """A copy of a real document as if run later (``hours``), with latencies times ``scale`` and
     environment fields replaced (machine_id, git_commit, ...)."""
-    from voxbench.stats import summarize
+    from voxbench.results.stats import summarize
 
     new = doc.model_copy(deep=True)
     new.run_id = run_id
@@ -157,8 +157,8 @@ def one_item_workload(folder: Path) -> str:
 
 def sleep_run(out: Path, workload: str, call_ms: float, iterations: int):  # type: ignore[no-untyped-def]
     """A real in-process run of the calibration sleep engine; returns (document, run folder)."""
-    from voxbench.runner import EngineChoice, RunRequest, execute, plan
-    from voxbench.scenario import Settings
+    from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+    from voxbench.run.scenario import Settings
 
     request = RunRequest(
         engines=[EngineChoice(f"{CAL}:SleepEngine", {"call_ms": call_ms})],
@@ -187,7 +187,7 @@ class SleepRuns:
 
 def sleep_runs(folder: Path, iterations: int = 30) -> SleepRuns:
     """Make :class:`SleepRuns` under ``folder`` (about 3 s)."""
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     workload = one_item_workload(folder)
     made = [sleep_run(folder / "results", workload, ms, iterations) for ms in (20.0, 20.0, 22.0)]

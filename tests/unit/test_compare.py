@@ -8,7 +8,7 @@ import math
 import pytest
 
 from support.result_docs import make_case, make_doc, noise
-from voxbench.compare import (
+from voxbench.analysis.compare import (
     RunNoise,
     compare,
     markdown,
@@ -154,7 +154,7 @@ def test_run_noise_estimate():
 
 
 def test_noise_from_the_store(tmp_path):
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     medians = [20.0, 22.0, 18.0, 21.0, 19.0]
     docs = [

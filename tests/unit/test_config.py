@@ -1,7 +1,7 @@
 import pytest
 
-from voxbench.config import load_config
 from voxbench.errors import ConfigError
+from voxbench.run.config import load_config
 
 
 def test_valid_config(tmp_path):

@@ -1,7 +1,7 @@
 import sys
 import types
 
-from voxbench import environment
+from voxbench.run import environment
 
 
 def test_capture_describes_this_machine():

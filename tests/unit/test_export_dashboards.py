@@ -7,8 +7,8 @@ import json
 import pytest
 
 from support.result_docs import make_case, make_doc, noise
-from voxbench.dashboards import bencher, github_action_benchmark, render
 from voxbench.errors import ConfigError
+from voxbench.report.dashboards import bencher, github_action_benchmark, render
 
 
 @pytest.fixture

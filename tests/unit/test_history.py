@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from support.result_docs import make_case, make_doc, noise
+from voxbench.analysis.history import build_history, detect_changes, rich_tables, sparkline, svg
 from voxbench.errors import ConfigError
-from voxbench.history import build_history, detect_changes, rich_tables, sparkline, svg
-from voxbench.store import open_store
+from voxbench.results.store import open_store
 
 
 def series(*levels: tuple[float, int], sd: float = 0.01, seed: int = 0) -> list[float]:

@@ -6,7 +6,7 @@ from voxbench.engines.calibration import (
     StagedSleepEngine,
     StreamingSleepEngine,
 )
-from voxbench.measure import measure_call
+from voxbench.run.measure import measure_call
 
 
 def _loaded(engine):

@@ -137,8 +137,8 @@ def test_settings_reject_bad_values():
 
 
 def test_micro_document_round_trips():
-    from voxbench.environment import capture
     from voxbench.micro.runner import MicroSettings, new_document
+    from voxbench.run.environment import capture
 
     doc = new_document(
         engines=["micro:mel"], workloads=["2s"], settings=MicroSettings(), devices=["cpu"],

@@ -1,7 +1,7 @@
 import pytest
 
 from voxbench.errors import ConfigError
-from voxbench.params import combinations, parse_args, parse_list, parse_sweep, parse_value
+from voxbench.run.params import combinations, parse_args, parse_list, parse_sweep, parse_value
 
 
 @pytest.mark.parametrize(

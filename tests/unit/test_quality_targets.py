@@ -9,7 +9,7 @@ from voxbench.errors import ConfigError
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Value
 from voxbench.quality.evaluate import melody_of, score_case
 from voxbench.quality.targets import DEFAULT_TARGETS, parse_target_option, resolve_targets
-from voxbench.quality.views import pareto_front
+from voxbench.report.quality import pareto_front
 from voxbench.results import Case
 
 

@@ -1,7 +1,7 @@
 import pytest
 
+from voxbench.engines.registry import EngineSpec, describe, known_engines
 from voxbench.errors import ConfigError
-from voxbench.registry import EngineSpec, describe, known_engines
 
 
 def test_builtins_are_registered():
@@ -51,7 +51,7 @@ def test_engines_from_installed_entry_points(tmp_path, monkeypatch):
 
 
 def test_credentials_in_urls_are_redacted_from_names():
-    from voxbench.registry import redact
+    from voxbench.engines.registry import redact
 
     url = "https://user:s3cret@tts.example.test:8443/v1/audio/speech"
     assert redact(url) == "https://***@tts.example.test:8443/v1/audio/speech"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from voxbench.stats import median_ci95, summarize
+from voxbench.results.stats import median_ci95, summarize
 
 
 def test_summary_order_statistics():

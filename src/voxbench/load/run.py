@@ -74,7 +74,7 @@ def _bodies(req: LoadRequest) -> tuple[dict[str, Any], ...]:
 
 
 def _settings(req: LoadRequest) -> dict[str, Any]:
-    from voxbench.registry import redact
+    from voxbench.engines.registry import redact
 
     out = asdict(req)
     out["levels"] = [asdict(lv) for lv in req.levels]
@@ -88,14 +88,15 @@ def run_load(
     req: LoadRequest, progress: Callable[[int, Level, float], None] = lambda i, lv, s: None
 ) -> tuple[Any, Path]:
     """Run the levels in order, summarise each, find the capacity; write the run folder."""
-    from voxbench import __version__, environment
+    from voxbench import __version__
+    from voxbench.engines.registry import redact
     from voxbench.load.capacity import cost, evaluate, parse_slo
     from voxbench.load.client import Target, run_level
     from voxbench.load.metrics import summarize_level
-    from voxbench.registry import redact
-    from voxbench.report import write_report
-    from voxbench.results import LoadResult, ResultDocument
-    from voxbench.runner import new_run_id, now_iso, write_json
+    from voxbench.report.markdown import write_report
+    from voxbench.results.document import LoadResult, ResultDocument
+    from voxbench.run import environment
+    from voxbench.run.runner import new_run_id, now_iso, write_json
 
     clauses = parse_slo(req.slo) if req.slo else []
     target = Target(

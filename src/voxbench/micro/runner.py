@@ -32,7 +32,14 @@ from voxbench.micro.kernels import (
     backend_version,
 )
 from voxbench.micro.timing import Timing, measure
-from voxbench.results import Case, Environment, ErrorRecord, ResultDocument, Samples, Summary
+from voxbench.results.document import (
+    Case,
+    Environment,
+    ErrorRecord,
+    ResultDocument,
+    Samples,
+    Summary,
+)
 
 
 @dataclass(frozen=True)
@@ -249,8 +256,8 @@ def timing_case(
     meta: dict[str, Any] | None = None,
 ) -> Case:
     """A result-document case from a :class:`Timing`: raw per-call samples, their summary
-    (:func:`voxbench.stats.summarize`), rtf/rtfx when the call processes audio, items/s."""
-    from voxbench.stats import summarize
+    (:func:`voxbench.results.stats.summarize`), rtf/rtfx when the call processes audio, items/s."""
+    from voxbench.results.stats import summarize
 
     lat = timing.per_call_ms
     case = Case(
@@ -412,8 +419,8 @@ def new_document(
 ) -> ResultDocument:
     """An empty micro result document (scenario ``micro``, in-process) for this machine."""
     from voxbench import __version__
-    from voxbench.results import EngineRef, RunConfig
-    from voxbench.runner import new_run_id, now_iso
+    from voxbench.results.document import EngineRef, RunConfig
+    from voxbench.run.runner import new_run_id, now_iso
 
     return ResultDocument(
         scenario="micro",
@@ -440,7 +447,7 @@ def new_document(
 
 def capture_environment(machine_id: str | None) -> Environment:
     """The machine's environment, with the micro backends' versions among its packages."""
-    from voxbench import environment
+    from voxbench.run import environment
 
     env = environment.capture(machine_id)
     for backend in BACKENDS:
@@ -516,8 +523,8 @@ def run_micro(
 
     ``results.json`` is rewritten after every case, so an interrupted run keeps its cases.
     """
-    from voxbench.micro.report import write_micro_report
-    from voxbench.runner import close_interrupted, close_run, write_json
+    from voxbench.report.micro import write_micro_report
+    from voxbench.run.runner import close_interrupted, close_run, write_json
 
     settings = request.settings()
     env = capture_environment(request.machine_id)

@@ -20,7 +20,7 @@ from typing import Any
 
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Note
 from voxbench.quality.targets import Target
-from voxbench.results import Case, QualityScore, QualitySettings, ResultDocument
+from voxbench.results.document import Case, QualityScore, QualitySettings, ResultDocument
 
 Progress = Callable[[int, int, str], None]
 
@@ -178,7 +178,7 @@ def evaluate_document(
     progress: Progress | None = None,
 ) -> ResultDocument:
     """Fill ``case.quality`` for every case and ``doc.quality``; returns the same document."""
-    from voxbench.runner import now_iso
+    from voxbench.run.runner import now_iso
 
     cases = [c for c in doc.cases if c.output_text is None or c.audio_file]
     total = len(cases) * len(metrics)

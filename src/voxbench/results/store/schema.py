@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from voxbench.store.dialects import Dialect
+from voxbench.results.store.dialects import Dialect
 
 # (version, statements). Types in braces are filled in by the dialect. ``runs.seq`` orders runs
 # added within the same second (``created_at`` has one-second resolution).
@@ -89,7 +89,7 @@ def migrate(db: Dialect, migrations: list[tuple[int, list[str]]] | None = None) 
 
     Raises StoreError when the store is newer than every migration this voxbench knows.
     """
-    from voxbench.store import StoreError
+    from voxbench.results.store import StoreError
 
     steps = MIGRATIONS if migrations is None else migrations
     latest = steps[-1][0] if steps else 0

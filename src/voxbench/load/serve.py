@@ -41,8 +41,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from voxbench.engine import can_stream, collect_stages
+from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed
-from voxbench.registry import EngineSpec
 
 SPEECH_PATH = "/v1/audio/speech"
 MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm"}
@@ -53,7 +53,7 @@ _START_TIMEOUT_S = 30.0
 _GRACEFUL_SHUTDOWN_S = 5
 _NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
-log = logging.getLogger("voxbench.serve")
+log = logging.getLogger("voxbench.load.serve")
 
 
 # --- audio encoding ------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def run(
     ] = False,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
-    from voxbench.runner import calls_per_case, plan
+    from voxbench.run.runner import calls_per_case, plan
 
     request = _build_request(
         engine=engine,
@@ -224,8 +224,8 @@ def run(
     judge = _quality_choice(config, quality, metric, target)
     if judge and not request.settings.save_audio:
         raise ConfigError("--quality judges the saved audio; drop --no-audio")
-    from voxbench.stdio import reserved_stdout
-    from voxbench.views import skip_text
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.report.views import skip_text
 
     with reserved_stdout(json_out == "-") as data:
         the_plan = plan(request)
@@ -259,10 +259,10 @@ def _engine_refs(values: list[str] | None) -> list[str] | None:
 def _build_request(**opt):  # type: ignore[no-untyped-def]
     """Merge the command line over the config file over the defaults into a RunRequest."""
     from voxbench import devices as dev
-    from voxbench.config import ConfigFile, load_config
-    from voxbench.params import parse_args, parse_list, parse_sweep
-    from voxbench.runner import EngineChoice, RunRequest
-    from voxbench.scenario import Settings
+    from voxbench.run.config import ConfigFile, load_config
+    from voxbench.run.params import parse_args, parse_list, parse_sweep
+    from voxbench.run.runner import EngineChoice, RunRequest
+    from voxbench.run.scenario import Settings
 
     cfg, raw = load_config(opt["config"]) if opt["config"] else (ConfigFile(), None)
 
@@ -321,7 +321,7 @@ def _quality_choice(config, quality, metric, target):  # type: ignore[no-untyped
     """(metrics, targets) when quality is asked for (here or in the config file), else None.
 
     Resolved before measuring, so a misspelt metric or target fails at once."""
-    from voxbench.config import ConfigFile, load_config
+    from voxbench.run.config import ConfigFile, load_config
 
     cfg = load_config(config)[0] if config else ConfigFile()
     names = _split(metric) or cfg.metrics
@@ -343,8 +343,8 @@ def _resolve_quality(names, configured, options):  # type: ignore[no-untyped-def
 def _judge_with_progress(doc, run_dir, metrics, targets, console):  # type: ignore[no-untyped-def]
     """Quality of every case's saved audio; results.json and report.md are rewritten with it."""
     from voxbench.quality.evaluate import evaluate_document
-    from voxbench.report import write_report
-    from voxbench.runner import write_json
+    from voxbench.report.markdown import write_report
+    from voxbench.run.runner import write_json
 
     with _progress(console) as bar:
         task = bar.add_task("quality", total=None)
@@ -359,7 +359,7 @@ def _judge_with_progress(doc, run_dir, metrics, targets, console):  # type: igno
 
 
 def _run_with_progress(request, the_plan, console, per_case):  # type: ignore[no-untyped-def]
-    from voxbench.runner import execute
+    from voxbench.run.runner import execute
 
     with _progress(console, remaining=True) as bar:
         task = bar.add_task("starting", total=len(the_plan.cases) * per_case)
@@ -392,8 +392,8 @@ def _record(doc, run_dir, store, no_store, console) -> None:  # type: ignore[no-
     """Add the run to the store; a failure warns on stderr and never loses the written folder."""
     if no_store:
         return
-    from voxbench.store import record, resolve_url
-    from voxbench.store.dialects import redact_url
+    from voxbench.results.store import record, resolve_url
+    from voxbench.results.store.dialects import redact_url
 
     url = resolve_url(store)
     if url and record(doc, url, source=str(run_dir.resolve())):
@@ -401,7 +401,7 @@ def _record(doc, run_dir, store, no_store, console) -> None:  # type: ignore[no-
 
 
 def _print_summary(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
-    from voxbench.report import rich_table, terminal_sections
+    from voxbench.report.markdown import rich_table, terminal_sections
 
     console.print(rich_table(doc, width=console.width))
     for table in terminal_sections(doc):
@@ -440,17 +440,17 @@ def serve(
     ] = 64,
 ) -> None:
     """Serve an engine as an OpenAI-compatible /v1/audio/speech endpoint, to load-test it."""
-    from voxbench.devices import normalize
+    from voxbench.engines.registry import EngineSpec
     from voxbench.errors import EngineUnavailable
-    from voxbench.params import parse_args
-    from voxbench.registry import EngineSpec
+    from voxbench.run.devices import normalize
+    from voxbench.run.params import parse_args
 
     spec = EngineSpec(engine, dict(parse_args(engine_arg or [])), normalize(device))
     reason = spec.unavailable_reason()
     if reason:
         raise EngineUnavailable(f"engine {engine!r} is unavailable: {reason}")
     try:
-        from voxbench.serve import serve as serve_forever
+        from voxbench.load.serve import serve as serve_forever
     except ImportError as exc:
         raise EngineUnavailable(
             f"voxbench serve needs starlette and uvicorn ({exc}): pip install 'voxbench[serve]'"
@@ -528,7 +528,7 @@ def load(
     percentiles, errors, stalls, capacity and cost."""
     from voxbench.load.run import LoadRequest, run_load
     from voxbench.load.schedule import Level, parse_duration
-    from voxbench.params import parse_list
+    from voxbench.run.params import parse_list
 
     if not target.startswith(("http://", "https://")):
         raise ConfigError(f"--target must be an http(s):// URL, not {target!r}")
@@ -573,7 +573,7 @@ def load(
     if slo:
         parse_slo(slo)  # a bad SLO fails before minutes of load, not after
     _check_json_out(json_out)
-    from voxbench.stdio import reserved_stdout
+    from voxbench.cli.stdio import reserved_stdout
 
     with reserved_stdout(json_out == "-") as data:
         console = _stderr_console()
@@ -593,8 +593,8 @@ def _load_with_progress(request, console, run_load):  # type: ignore[no-untyped-
 
 
 def _print_load_summary(doc, run_dir, json_out, console, data) -> None:  # type: ignore[no-untyped-def]
-    from voxbench.load.report import capacity_lines, load_sections
-    from voxbench.report import section_table
+    from voxbench.report.load import capacity_lines, load_sections
+    from voxbench.report.markdown import section_table
 
     for section in load_sections(doc.load):
         if section.headers and section.title in (
@@ -671,7 +671,7 @@ def micro(
     resampling, logits sampling, codec-code packing, on numpy/scipy/torch against librosa."""
     from voxbench import devices as dev
     from voxbench.micro.runner import MicroRequest, plan_micro
-    from voxbench.params import parse_list
+    from voxbench.run.params import parse_list
 
     request = MicroRequest(
         kernels=_split(kernel),
@@ -688,8 +688,8 @@ def micro(
     )
     request.settings()  # bad values fail before any measuring
     _check_json_out(json_out)
-    from voxbench.stdio import reserved_stdout
-    from voxbench.views import skip_text
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.report.views import skip_text
 
     with reserved_stdout(json_out == "-") as data:
         the_plan = plan_micro(request)
@@ -697,7 +697,7 @@ def micro(
         for s in the_plan.skipped:
             console.print(f"[yellow]skipped[/] {skip_text(s)}")
         doc, run_dir = _micro_with_progress(request, the_plan, console)
-        from voxbench.micro.report import micro_rich_table
+        from voxbench.report.micro import micro_rich_table
 
         console.print(micro_rich_table(doc, width=console.width))
         for c in doc.cases:
@@ -732,8 +732,8 @@ def engines(
     ] = False,
 ) -> None:
     """List engines, whether each can run here, and the fix when it cannot."""
-    from voxbench.registry import describe, known_engines
-    from voxbench.stdio import reserved_stdout
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.engines.registry import describe, known_engines
 
     with reserved_stdout(json_out) as data:
         rows = [describe(name) for name in known_engines()]
@@ -775,8 +775,8 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
 ) -> None:
     """Re-render report.md from a run's results.json and print it."""
-    from voxbench.report import write_report
-    from voxbench.results import load_document
+    from voxbench.report.markdown import write_report
+    from voxbench.results.document import load_document
 
     doc = load_document(run_dir)
     folder = run_dir if run_dir.is_dir() else run_dir.parent
@@ -798,9 +798,9 @@ def quality_command(
     ] = None,
 ) -> None:
     """Judge the audio a finished run saved: pitch, speaker, WER/CER, PESQ/STOI, DNSMOS, MCD..."""
-    from voxbench.config import ConfigFile, load_config
-    from voxbench.results import load_document
-    from voxbench.stdio import reserved_stdout
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.results.document import load_document
+    from voxbench.run.config import ConfigFile, load_config
 
     folder = run_dir.parent if run_dir.name == "results.json" else run_dir
     doc = load_document(folder)
@@ -812,8 +812,8 @@ def quality_command(
     with reserved_stdout(json_out == "-") as data:
         console = _stderr_console()
         doc = _judge_with_progress(doc, folder, metrics, targets, console)
-        from voxbench.report import section_table
-        from voxbench.views import all_sections
+        from voxbench.report.markdown import section_table
+        from voxbench.report.views import all_sections
 
         for section in all_sections(doc):
             if section.title.startswith("Quality"):
@@ -822,7 +822,7 @@ def quality_command(
 
 
 def _register_results() -> None:
-    from voxbench.cli_results import register
+    from voxbench.cli.results import register
 
     register(app)
 

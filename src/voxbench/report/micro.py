@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voxbench.results import Case, ResultDocument
-from voxbench.views import fmt, skip_text
+from voxbench.report.views import fmt, skip_text
+from voxbench.results.document import Case, ResultDocument
 
 MICRO_NOTE = (
     "Per-call latency of in-process kernels (each sample times a loop of calls). "
@@ -95,7 +95,7 @@ def _method_line(doc: ResultDocument) -> str:
 
 def render_micro_markdown(doc: ResultDocument) -> str:
     """The whole micro report as Markdown."""
-    from voxbench.report import _environment_lines, _table
+    from voxbench.report.markdown import _environment_lines, _table
 
     env_lines = [
         _method_line(doc) if line.startswith("- **method**") else line

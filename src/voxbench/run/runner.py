@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voxbench import __version__, devices
+from voxbench import __version__
+from voxbench.engines.registry import BUILTIN_ENGINES, EngineSpec, redact
 from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
-from voxbench.params import combinations
-from voxbench.registry import BUILTIN_ENGINES, EngineSpec, redact
-from voxbench.results import EngineRef, ResultDocument, RunConfig
-from voxbench.scenario import CaseOutcome, Settings, run_case, write_audio
-from voxbench.views import skip_text
+from voxbench.report.views import skip_text
+from voxbench.results.document import EngineRef, ResultDocument, RunConfig
+from voxbench.run import devices
+from voxbench.run.params import combinations
+from voxbench.run.scenario import CaseOutcome, Settings, run_case, write_audio
 from voxbench.workloads import Workload, WorkloadItem, resolve_workload
 
 
@@ -201,8 +202,8 @@ def execute(
     on_case: Callable[[CaseOutcome], None] = lambda o: None,
 ) -> tuple[ResultDocument, Path]:
     """Measure every planned case and write the run folder; returns the document and the folder."""
-    from voxbench import environment
-    from voxbench.report import write_report
+    from voxbench.report.markdown import write_report
+    from voxbench.run import environment
 
     s = request.settings
     if s.iterations < 1:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from voxbench.results import ResultDocument, Summary
+    from voxbench.results.document import ResultDocument, Summary
 
 FORMATS = ("bencher", "github-action-benchmark")
 NS_PER_MS = 1e6

@@ -64,8 +64,8 @@ def store_import(
     store: StoreOpt = None,
 ) -> None:
     """Add result documents to the store; runs already there are left as they are."""
-    from voxbench.store import open_store
-    from voxbench.store.io import import_paths
+    from voxbench.results.store import open_store
+    from voxbench.results.store.io import import_paths
 
     with open_store(store) as s:
         summary = import_paths(s, paths)
@@ -94,8 +94,8 @@ def store_export(
     store: StoreOpt = None,
 ) -> None:
     """Export runs: JSON (whole documents, re-importable), CSV or Parquet (one row per case)."""
-    from voxbench.store import open_store
-    from voxbench.store.io import EXPORT_FORMATS, export
+    from voxbench.results.store import open_store
+    from voxbench.results.store.io import EXPORT_FORMATS, export
 
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown --format {fmt!r}: choose from {', '.join(EXPORT_FORMATS)}")
@@ -122,7 +122,7 @@ def store_list(
     """List stored runs, newest first."""
     from dataclasses import asdict
 
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     with open_store(store) as s:
         infos = s.runs(engine=engine, machine=machine, since=since, limit=limit)
@@ -190,7 +190,7 @@ def compare(
 ) -> None:
     """Compare two runs case by case; exit status 1 when anything regressed."""
     from voxbench import compare as cmp_mod
-    from voxbench.store.io import resolve_run
+    from voxbench.results.store.io import resolve_run
 
     if fmt not in ("table", "markdown", "json"):
         raise ConfigError(f"unknown --format {fmt!r}: choose from table, markdown, json")
@@ -231,9 +231,9 @@ def compare(
 def _run_noise(store, base, candidate, metrics):  # type: ignore[no-untyped-def]
     """Between-run noise per base case from the store; none when there is no usable store (an
     explicit --store that fails is an error)."""
-    from voxbench.compare import noise_from_store
+    from voxbench.analysis.compare import noise_from_store
     from voxbench.errors import VoxbenchError
-    from voxbench.store import open_store, resolve_url
+    from voxbench.results.store import open_store, resolve_url
 
     url = resolve_url(store)
     if url is None or (store is None and "://" not in url and not Path(url).exists()):
@@ -276,9 +276,9 @@ def history(
     store: StoreOpt = None,
 ) -> None:
     """A metric over commits and dates from the store, with change points marked."""
-    from voxbench.compare import parse_threshold
-    from voxbench.history import build_history, rich_tables, svg
-    from voxbench.store import METRICS, open_store
+    from voxbench.analysis.compare import parse_threshold
+    from voxbench.analysis.history import build_history, rich_tables, svg
+    from voxbench.results.store import METRICS, open_store
 
     if metric not in METRICS:
         raise ConfigError(f"unknown --metric {metric!r}: choose from {', '.join(METRICS)}")
@@ -327,7 +327,7 @@ def aggregate(
 ) -> None:
     """Results from several machines in one comparison: rows = cases, columns = machines."""
     from voxbench import aggregate as agg_mod
-    from voxbench.store.io import find_documents
+    from voxbench.results.store.io import find_documents
 
     tables = tuple(_split(metric)) or agg_mod.DEFAULT_TABLES
     bad = [m for m in tables if m not in agg_mod.METRICS]
@@ -353,8 +353,8 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """One run in a CI dashboard's format: Bencher (BMF JSON) or github-action-benchmark."""
-    from voxbench.dashboards import FORMATS, render
-    from voxbench.store.io import resolve_run
+    from voxbench.report.dashboards import FORMATS, render
+    from voxbench.results.store.io import resolve_run
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown --format {fmt!r}: choose from {', '.join(FORMATS)}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from voxbench.results import Case, ResultDocument
+    from voxbench.results.document import Case, ResultDocument
 
 # metric -> (unit, higher_is_better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -106,7 +106,7 @@ def aggregate(
     """Group documents by machine, take each machine's newest figure per case, and compute
     speedups against ``baseline`` (default: the first machine). Also returns, per machine, the
     documents whose cases were used."""
-    from voxbench.compare import case_key
+    from voxbench.analysis.compare import case_key
 
     by_machine: dict[str, list[tuple[Path, ResultDocument]]] = {}
     for path, doc in docs:

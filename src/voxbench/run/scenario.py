@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voxbench.engines.registry import EngineSpec
 from voxbench.errors import VoxbenchError
-from voxbench.executors import make_executor
-from voxbench.measure import CallRecord
-from voxbench.registry import EngineSpec
-from voxbench.results import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
-from voxbench.stats import summarize
+from voxbench.results.document import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
+from voxbench.results.stats import summarize
+from voxbench.run.executors import make_executor
+from voxbench.run.measure import CallRecord
 from voxbench.workloads.base import WorkloadItem
 
 

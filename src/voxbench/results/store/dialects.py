@@ -86,7 +86,7 @@ class SQLiteDialect(Dialect):
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
-            from voxbench.store import StoreError
+            from voxbench.results.store import StoreError
 
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from None
 
@@ -133,7 +133,7 @@ class PostgresDialect(Dialect):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        from voxbench.store import StoreError
+        from voxbench.results.store import StoreError
 
         try:
             import psycopg

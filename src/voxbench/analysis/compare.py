@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from voxbench.results import Case, ResultDocument
-    from voxbench.store.core import Store
+    from voxbench.results.document import Case, ResultDocument
+    from voxbench.results.store.core import Store
 
 Verdict = Literal["improved", "regressed", "unchanged", "info"]
 CONFIDENCE = 0.95

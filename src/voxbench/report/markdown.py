@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voxbench.results import Case, ResultDocument
-from voxbench.views import Section, all_sections, device_label, fmt, fmt_rtf, skip_text
+from voxbench.report.views import Section, all_sections, device_label, fmt, fmt_rtf, skip_text
+from voxbench.results.document import Case, ResultDocument
 
 RTF_NOTE = (
     "`rtf` = wall time / audio time (lower is better); `rtfx` = audio time / wall time "
@@ -106,11 +106,11 @@ def _section_markdown(section: Section) -> list[str]:
 def render_markdown(doc: ResultDocument) -> str:
     """The whole report as Markdown."""
     if doc.scenario == "micro":
-        from voxbench.micro.report import render_micro_markdown
+        from voxbench.report.micro import render_micro_markdown
 
         return render_micro_markdown(doc)
     if doc.scenario == "load" and doc.load is not None:
-        from voxbench.load.report import load_sections
+        from voxbench.report.load import load_sections
 
         lines = [f"# voxbench load {doc.run_id}", "", *_environment_lines(doc)]
         for section in load_sections(doc.load):

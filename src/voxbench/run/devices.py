@@ -23,7 +23,7 @@ def machine_reason(device: str) -> str | None:
     """None when this machine has ``device``, else why not (read through NVML, no CUDA import)."""
     if device == "cpu":
         return None
-    from voxbench.environment import gpus
+    from voxbench.run.environment import gpus
 
     found, note = gpus()
     index = int(device.split(":", 1)[1]) if ":" in device else 0

@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from voxbench.results import Case, QualityScore, ResultDocument
-from voxbench.views import Section, device_label, fmt, fmt_rtf, swept_keys
+from voxbench.report.views import Section, device_label, fmt, fmt_rtf, swept_keys
+from voxbench.results.document import Case, QualityScore, ResultDocument
 
 # The values shown first (when present), in the order teams usually read them.
 PRIMARY = (

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from voxbench.store.core import SeriesPoint, Store
+    from voxbench.results.store.core import SeriesPoint, Store
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -167,7 +167,7 @@ def build_history(
     min_shift: float = 0.05,
 ) -> History:
     """Read the series from the store and mark change points per case."""
-    from voxbench.store import METRICS
+    from voxbench.results.store import METRICS
 
     series = store.case_series(
         engine, metric=metric, workload=workload, case_id=case_id, machine=machine, since=since
@@ -262,7 +262,7 @@ def rich_tables(hist: History, last: int | None = None) -> list[Any]:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from voxbench.store import METRICS
+    from voxbench.results.store import METRICS
 
     return METRICS[metric][2]
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from voxbench.errors import ConfigError
-from voxbench.store import METRICS, StoreError
-from voxbench.store.dialects import Dialect
-from voxbench.store.schema import migrate
+from voxbench.results.store import METRICS, StoreError
+from voxbench.results.store.dialects import Dialect
+from voxbench.results.store.schema import migrate
 
 if TYPE_CHECKING:
-    from voxbench.results import Case, ResultDocument
+    from voxbench.results.document import Case, ResultDocument
 
 CASE_COLUMNS = (
     "run_id",
@@ -192,7 +192,7 @@ def _load_rows(doc: ResultDocument) -> list[tuple[Any, ...]]:
 
 
 class Store:
-    """Result documents in SQLite or PostgreSQL. Open it with :func:`voxbench.store.open_store`;
+    """Result documents in SQLite or PostgreSQL. Open it with :func:`voxbench.results.store.open_store`;
     use it as a context manager or call :meth:`close`."""
 
     def __init__(self, db: Dialect) -> None:
@@ -290,7 +290,7 @@ class Store:
     def get(self, run_id: str) -> ResultDocument:
         """The stored document of ``run_id``; a unique prefix of a run id also works.
         Raises ConfigError when no run (or several) match."""
-        from voxbench.results import ResultDocument
+        from voxbench.results.document import ResultDocument
 
         rows = self.db.query("SELECT document FROM runs WHERE run_id = ?", (run_id,))
         if not rows:
@@ -453,7 +453,7 @@ class Store:
     ) -> list[SeriesPoint]:
         """One metric of an engine's cases over the stored runs, oldest first (by the run's
         ``created_at``), skipping runs where the metric is missing. ``metric`` is a key of
-        :data:`voxbench.store.METRICS`."""
+        :data:`voxbench.results.store.METRICS`."""
         if metric not in METRICS:
             raise ConfigError(f"unknown metric {metric!r}: choose from {', '.join(METRICS)}")
         column = METRICS[metric][0]

@@ -2,7 +2,7 @@
 
 A worker is started with ``spawn`` (engines start native thread pools that must not be forked),
 builds the engine from its :class:`EngineSpec`, and times each call itself with
-:func:`voxbench.measure.measure_call`, so the pipe never enters a latency. A call that outlives its
+:func:`voxbench.run.measure.measure_call`, so the pipe never enters a latency. A call that outlives its
 timeout kills the worker; a crash is reported with the worker's exit code and last log lines.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from voxbench.engine import can_stream
+from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed, EngineUnavailable, VoxbenchError
-from voxbench.measure import CallRecord, error_dict, measure_call, memory_report
-from voxbench.registry import EngineSpec
+from voxbench.run.measure import CallRecord, error_dict, measure_call, memory_report
 
 
 @dataclass
@@ -105,7 +105,7 @@ class WorkerExecutor:
     rss_scope = "worker"
 
     def __init__(self, timeout_s: float | None = 120.0, load_timeout_s: float = 600.0) -> None:
-        from voxbench import _worker
+        from voxbench.run import worker as _worker
 
         self.timeout_s = timeout_s
         self.load_timeout_s = max(load_timeout_s, timeout_s or 0)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from voxbench.results import ResultDocument
-    from voxbench.store.core import Store
+    from voxbench.results.document import ResultDocument
+    from voxbench.results.store.core import Store
 
 EXPORT_FORMATS = ("json", "csv", "parquet")
 
@@ -31,7 +31,7 @@ def _documents_in_file(path: Path) -> list[ResultDocument]:
     """One document, or a JSON list of documents, from one file."""
     from pydantic import ValidationError
 
-    from voxbench.results import ResultDocument, load_document
+    from voxbench.results.document import ResultDocument, load_document
 
     if path.name == "results.json":
         return [load_document(path)]
@@ -126,7 +126,7 @@ def export(
 
 
 def _columns() -> list[str]:
-    from voxbench.store.core import CASE_COLUMNS
+    from voxbench.results.store.core import CASE_COLUMNS
 
     run_cols = ["created_at", "machine_id", "git_commit", "scenario", "voxbench_version", "gpus"]
     return ["run_id", *run_cols, *CASE_COLUMNS[1:]]
@@ -153,7 +153,7 @@ def _write_parquet(rows: list[dict[str, Any]], out: Path) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError("Parquet export needs pyarrow: pip install 'voxbench[store]'") from None
-    from voxbench.store.core import CASE_COLUMNS
+    from voxbench.results.store.core import CASE_COLUMNS
 
     floats = set(CASE_COLUMNS[CASE_COLUMNS.index("latency_median_ms") :])
     ints = {"position", "batch_size", "iterations", "n", "error_count"}
@@ -173,7 +173,7 @@ def resolve_run(ref: str, store_url: str | None = None) -> tuple[ResultDocument,
     """A document from a run folder, a results.json / exported JSON file, a run id (or unique
     prefix) in the store, or ``latest`` / ``latest~N`` (the N-th newest stored run). Returns the
     document and a short label of where it came from."""
-    from voxbench.results import load_document
+    from voxbench.results.document import load_document
 
     path = Path(ref)
     if path.is_dir() and not (path / "results.json").is_file():
@@ -190,7 +190,7 @@ def resolve_run(ref: str, store_url: str | None = None) -> tuple[ResultDocument,
         return load_document(path), str(path if path.is_dir() else path.parent)
     if "/" in ref or ref.endswith(".json"):
         raise ConfigError(f"no such run folder or file: {ref}")
-    from voxbench.store import open_store
+    from voxbench.results.store import open_store
 
     with open_store(store_url) as store:
         latest = _LATEST.fullmatch(ref)

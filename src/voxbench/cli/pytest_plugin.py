@@ -196,9 +196,9 @@ def voxbench(request: pytest.FixtureRequest) -> VoxbenchFixture:
 
 def _finish(config: pytest.Config, state: _State) -> bool:
     """Write the document, record it, compare it; True when a case regressed."""
-    from voxbench.micro.report import write_micro_report
     from voxbench.micro.runner import MicroSettings, capture_environment, make_run_dir, new_document
-    from voxbench.runner import now_iso, write_json
+    from voxbench.report.micro import write_micro_report
+    from voxbench.run.runner import now_iso, write_json
 
     samples = config.getoption("--voxbench-iterations") or DEFAULT_SAMPLES
     env = capture_environment(config.getoption("--voxbench-machine-id"))
@@ -220,7 +220,7 @@ def _finish(config: pytest.Config, state: _State) -> bool:
     state.run_dir = run_dir
     url = config.getoption("--voxbench-store")
     if url:
-        from voxbench.store import open_store
+        from voxbench.results.store import open_store
 
         with open_store(url) as store:
             store.add(doc, source=str(run_dir.resolve()))
@@ -228,8 +228,8 @@ def _finish(config: pytest.Config, state: _State) -> bool:
     base = config.getoption("--voxbench-compare")
     if not base:
         return False
-    from voxbench.compare import compare, parse_threshold
-    from voxbench.store.io import resolve_run
+    from voxbench.analysis.compare import compare, parse_threshold
+    from voxbench.results.store.io import resolve_run
 
     threshold = parse_threshold(config.getoption("--voxbench-threshold"))
     base_doc, base_label = resolve_run(base, url)
@@ -274,7 +274,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state.stored:
         tr.write_line(f"voxbench: recorded in the store {state.stored}")
     if state.comparison is not None:
-        from voxbench.compare import markdown
+        from voxbench.analysis.compare import markdown
 
         tr.write_line("")
         tr.write(markdown(state.comparison))

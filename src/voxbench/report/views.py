@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from voxbench.results import Case, ResultDocument
+from voxbench.results.document import Case, ResultDocument
 
 
 @dataclass
@@ -327,7 +327,7 @@ def all_sections(doc: ResultDocument) -> list[Section]:
         errors(doc),
     ]
     if any(c.quality for c in doc.cases):
-        from voxbench.quality.views import quality_sections
+        from voxbench.report.quality import quality_sections
 
         found += quality_sections(doc)
     return [s for s in found if s is not None]

@@ -24,8 +24,8 @@ def _redirect_output(log_path: str) -> None:
 
 def _load(spec: Any) -> tuple[Any, tuple[str, Any]]:
     from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
-    from voxbench.executors import build_and_load
-    from voxbench.measure import error_dict
+    from voxbench.run.executors import build_and_load
+    from voxbench.run.measure import error_dict
 
     try:
         engine, facts = build_and_load(spec)
@@ -46,7 +46,7 @@ def main(conn: Connection, log_path: str) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(log_path)
-    from voxbench.measure import measure_call, memory_report
+    from voxbench.run.measure import measure_call, memory_report
 
     engine: Any = None
     conn.send(("ready",))

@@ -2,13 +2,13 @@
 
 SQLite by default (one file, nothing to install), PostgreSQL for a shared team history
 (``postgresql://...``, needs ``psycopg``: ``pip install 'voxbench[store]'``). Both backends share
-one implementation (:mod:`voxbench.store.core`) over a thin dialect layer
-(:mod:`voxbench.store.dialects`); the schema is versioned and migrated on open
-(:mod:`voxbench.store.schema`).
+one implementation (:mod:`voxbench.results.store.core`) over a thin dialect layer
+(:mod:`voxbench.results.store.dialects`); the schema is versioned and migrated on open
+(:mod:`voxbench.results.store.schema`).
 
 The whole public API::
 
-    from voxbench.store import open_store, record
+    from voxbench.results.store import open_store, record
 
     with open_store(url) as store:          # url None: $VOXBENCH_STORE or the default SQLite file
         store.add(doc, source="path/or/label")   # one transaction; re-adding a run id is idempotent
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from voxbench.errors import ConfigError, VoxbenchError
 
 if TYPE_CHECKING:
-    from voxbench.results import ResultDocument
-    from voxbench.store.core import AddResult, RunInfo, SeriesPoint, Store
+    from voxbench.results.document import ResultDocument
+    from voxbench.results.store.core import AddResult, RunInfo, SeriesPoint, Store
 
 __all__ = [
     "METRICS",
@@ -98,8 +98,8 @@ def open_store(url: str | None = None) -> Store:
     ``url``: ``postgresql://...`` / ``postgres://...``, ``sqlite:///path``, or a plain file path;
     None resolves through :func:`resolve_url` (and fails if recording is turned off).
     """
-    from voxbench.store.core import Store
-    from voxbench.store.dialects import connect
+    from voxbench.results.store.core import Store
+    from voxbench.results.store.dialects import connect
 
     resolved = resolve_url(url)
     if resolved is None:
@@ -129,7 +129,7 @@ def record(doc: ResultDocument, url: str | None = None, *, source: str | None = 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """Lazy re-exports, so importing the package stays cheap."""
     if name in ("Store", "RunInfo", "SeriesPoint", "AddResult"):
-        from voxbench.store import core
+        from voxbench.results.store import core
 
         return getattr(core, name)
     raise AttributeError(name)

@@ -11,7 +11,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from voxbench.results import Environment, Gpu
+from voxbench.results.document import Environment, Gpu
 
 # Packages whose versions change the numbers; recorded when installed.
 TRACKED_PACKAGES = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxbench.results import LoadResult
-from voxbench.views import Section, fmt
+from voxbench.report.views import Section, fmt
+from voxbench.results.document import LoadResult
 
 CURVE_WIDTH = 40
 
