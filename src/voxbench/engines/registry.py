@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any
 
 from voxbench.errors import ConfigError, EngineUnavailable
-from voxbench.run.devices import accepts_device
+from voxbench.engines.devices import accepts_device
 
 BUILTIN_ENGINES: dict[str, str] = {
     "espeak": "voxbench.engines.espeak:EspeakEngine",

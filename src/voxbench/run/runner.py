@@ -21,7 +21,7 @@ from voxbench.engines.registry import BUILTIN_ENGINES, EngineSpec, redact
 from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
 from voxbench.report.views import skip_text
 from voxbench.results.document import EngineRef, ResultDocument, RunConfig
-from voxbench.run import devices
+from voxbench.engines import devices
 from voxbench.run.params import combinations
 from voxbench.run.scenario import CaseOutcome, Settings, run_case, write_audio
 from voxbench.workloads import Workload, WorkloadItem, resolve_workload
