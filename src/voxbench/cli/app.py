@@ -440,9 +440,9 @@ def serve(
     ] = 64,
 ) -> None:
     """Serve an engine as an OpenAI-compatible /v1/audio/speech endpoint, to load-test it."""
+    from voxbench.engines.devices import normalize
     from voxbench.engines.registry import EngineSpec
     from voxbench.errors import EngineUnavailable
-    from voxbench.engines.devices import normalize
     from voxbench.run.params import parse_args
 
     spec = EngineSpec(engine, dict(parse_args(engine_arg or [])), normalize(device))

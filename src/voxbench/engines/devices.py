@@ -1,4 +1,6 @@
-"""Devices a case runs on: ``cpu``, ``cuda`` or ``cuda:N``, and whether this machine has them."""
+"""Devices a case runs on: ``cpu``, ``cuda`` or ``cuda:N``, and whether an engine takes them.
+
+Whether this machine has a device is :func:`voxbench.run.environment.machine_reason`."""
 
 from __future__ import annotations
 
@@ -17,21 +19,6 @@ def normalize(device: str) -> str:
     if not _DEVICE.match(name):
         raise ConfigError(f"unknown device {device!r} (use cpu, cuda or cuda:N)")
     return name
-
-
-def machine_reason(device: str) -> str | None:
-    """None when this machine has ``device``, else why not (read through NVML, no CUDA import)."""
-    if device == "cpu":
-        return None
-    from voxbench.run.environment import gpus
-
-    found, note = gpus()
-    index = int(device.split(":", 1)[1]) if ":" in device else 0
-    if not found:
-        return f"no CUDA device on this machine ({note or 'NVML reports no GPU'})"
-    if index >= len(found):
-        return f"no {device} on this machine ({len(found)} GPU(s) found)"
-    return None
 
 
 def accepts_device(factory: Any) -> bool:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from voxbench.errors import ConfigError, EngineUnavailable
 from voxbench.engines.devices import accepts_device
+from voxbench.errors import ConfigError, EngineUnavailable
 
 BUILTIN_ENGINES: dict[str, str] = {
     "espeak": "voxbench.engines.espeak:EspeakEngine",

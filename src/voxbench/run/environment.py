@@ -149,3 +149,16 @@ def capture(machine: str | None = None, cwd: Path | None = None) -> Environment:
         gpus=gpu_list,
         gpu_note=gpu_note,
     )
+
+
+def machine_reason(device: str) -> str | None:
+    """None when this machine has ``device``, else why not (read through NVML, no CUDA import)."""
+    if device == "cpu":
+        return None
+    found, note = gpus()
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if not found:
+        return f"no CUDA device on this machine ({note or 'NVML reports no GPU'})"
+    if index >= len(found):
+        return f"no {device} on this machine ({len(found)} GPU(s) found)"
+    return None

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from voxbench import __version__
+from voxbench.engines import devices
 from voxbench.engines.registry import BUILTIN_ENGINES, EngineSpec, redact
 from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
 from voxbench.report.views import skip_text
 from voxbench.results.document import EngineRef, ResultDocument, RunConfig
-from voxbench.engines import devices
+from voxbench.run import environment
 from voxbench.run.params import combinations
 from voxbench.run.scenario import CaseOutcome, Settings, run_case, write_audio
 from voxbench.workloads import Workload, WorkloadItem, resolve_workload
@@ -118,7 +119,7 @@ def _variants(
     combos = combinations({**request.sweep, **choice.sweep})
     out = []
     for device in request.devices:
-        reason = devices.machine_reason(device) or devices.engine_reason(factory, device)
+        reason = environment.machine_reason(device) or devices.engine_reason(factory, device)
         if reason:
             skipped.append({"engine": choice.ref, "device": device, "reason": reason})
             continue
