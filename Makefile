@@ -1,41 +1,56 @@
 # Set-up is part of every target: a fresh Debian/Ubuntu clone needs only `make demo` or `make test`.
+#   make demo   the built-in engines only (no torch, PostgreSQL, nginx): the default benchmark
+#   make setup  everything the suite needs, without running it
+#   make test   make setup, then lint and the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+DEMO_EXTRAS := engines
 EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev
 # torch's CPU wheel (on the local disk here); a bare torch requirement would pull a CUDA build
 TORCH := torch==2.13.0
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: setup demo test unit lint bench clean
 
-setup: $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml scripts/setup-system.sh
-	PYTHON=$(PYTHON) bash scripts/setup-system.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+$(DEMO_STAMP): pyproject.toml scripts/setup-system.sh | $(BIN)/python
+	PYTHON=$(PYTHON) bash scripts/setup-system.sh demo
+	$(PIP) -e '.[$(DEMO_EXTRAS)]'
 	touch $@
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml scripts/setup-system.sh | $(BIN)/python
+	PYTHON=$(PYTHON) bash scripts/setup-system.sh test
+	$(BIN)/python -c 'import torch' 2>/dev/null || $(PIP) '$(TORCH)'
+	$(PIP) -e '.[$(EXTRAS)]'
+	touch $@ $(DEMO_STAMP)
+
+setup: $(STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/voxbench run
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	$(BIN)/python benchmarks/loadgen.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Install the Debian/Ubuntu packages voxbench's built-in engines and tests need.
+# Install the Debian/Ubuntu packages voxbench needs: `setup-system.sh demo` for the built-in
+# engines the default benchmark runs, `setup-system.sh test` (the default) for the whole suite.
 # As root: apt-get installs what is missing. Otherwise: prints the exact command and stops.
 set -euo pipefail
 
-packages=(espeak-ng fluidsynth fluid-soundfont-gm sox)
-# the PostgreSQL store tests start their own server (initdb + pg_ctl) on a free loopback port
-packages+=(postgresql)
-# benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do
-command -v nginx >/dev/null 2>&1 || packages+=(nginx)
-command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+profile=${1:-test}
+# the built-in engines: espeak-ng, FluidSynth and its General MIDI soundfont
+packages=(espeak-ng fluidsynth fluid-soundfont-gm)
+if [ "$profile" = test ]; then
+  # a command-engine test pipes espeak-ng through sox
+  packages+=(sox)
+  # the PostgreSQL store tests start their own server (initdb + pg_ctl) on a free loopback port
+  packages+=(postgresql)
+  # benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do
+  command -v nginx >/dev/null 2>&1 || packages+=(nginx)
+  command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+elif [ "$profile" != demo ]; then
+  echo "usage: $0 [demo|test]" >&2
+  exit 2
+fi
 python=${PYTHON:-python3}
 
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -19,7 +29,7 @@ fi
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  echo "setup: not a Debian/Ubuntu system; install espeak-ng, fluidsynth, a GM soundfont, sox, postgresql, nginx and wrk yourself." >&2
+  echo "setup: not a Debian/Ubuntu system; install ${packages[*]} yourself." >&2
   exit 0
 fi
 

@@ -1,2 +1,214 @@
-"""The library entry points the CLI calls: each one measures, writes the run folder and its
-report, and records the run."""
+"""The library functions behind every measuring command: each measures (or judges), closes the
+run folder, writes its report and records the run in the store.
+
+The CLI parses its options into a request, calls one of these and prints what comes back; a
+Python user calls the same function and gets the same checks::
+
+    from voxbench import api
+    from voxbench.run import RunOptions, RunRequest
+
+    request = RunRequest.from_sources(None, RunOptions(engines=["espeak"], workloads=["short"]))
+    outcome = api.benchmark(request, record=False)
+    print(outcome.path, outcome.doc.cases[0].rtf)
+
+An interrupted run (Ctrl-C) still gets its ``report.md`` for what it measured; the
+:class:`~voxbench.errors.Interrupted` then propagates (exit status 130 on the command line).
+Recording never loses a run: a store failure is a warning on stderr (:func:`record_run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voxbench.errors import ConfigError
+from voxbench.report import write_report
+from voxbench.results.folder import RunFolder
+
+if TYPE_CHECKING:
+    from voxbench.load.run import LoadRequest
+    from voxbench.load.schedule import Level
+    from voxbench.micro.runner import MicroCase, MicroPlan, MicroRequest
+    from voxbench.quality.base import Metric
+    from voxbench.quality.targets import Target
+    from voxbench.results.document import ResultDocument
+    from voxbench.run.execute import Progress
+    from voxbench.run.plan import Plan
+    from voxbench.run.request import RunRequest
+
+QualityProgress = Callable[[int, int, str], None]
+"""Called with (cases done, cases in all, what is being judged)."""
+
+
+@dataclass
+class Outcome:
+    """What a command produced: the document, its run folder, and the store it went to."""
+
+    doc: ResultDocument
+    path: Path
+    stored: str | None = None  # the store's URL (password redacted) when the run was recorded
+
+    @property
+    def failed(self) -> bool:
+        """True when a case recorded errors: the command's exit status is then 1."""
+        return any(c.error_count for c in self.doc.cases)
+
+
+@dataclass(frozen=True)
+class QualityPlan:
+    """Which quality metrics to compute and the targets to judge them against."""
+
+    metrics: list[Metric]
+    targets: dict[str, Target]
+
+
+def quality_plan(
+    config: Path | None,
+    wanted: bool | None = None,
+    metrics: list[str] | None = None,
+    targets: list[str] | None = None,
+    *,
+    always: bool = False,
+) -> QualityPlan | None:
+    """Resolve the quality metrics and targets asked for (here or in the config file's
+    ``quality``/``metrics``/``[targets]``); None when quality is not asked for. Resolved before
+    measuring, so a misspelt metric or target fails at once. ``always``: asked for regardless
+    (``voxbench quality``)."""
+    from voxbench.quality.registry import select_metrics
+    from voxbench.quality.targets import resolve_targets
+    from voxbench.run.config import ConfigFile, load_config
+    from voxbench.run.request import split_values
+
+    cfg = load_config(config)[0] if config else ConfigFile()
+    names = split_values(metrics) or cfg.metrics
+    if wanted is None:
+        wanted = bool(cfg.quality) or bool(metrics or targets)
+    if not (wanted or always):
+        return None
+    chosen = select_metrics(names)
+    directions = {v.name: v.higher_is_better for m in chosen for v in m.values}
+    return QualityPlan(chosen, resolve_targets(cfg.targets, targets, directions))
+
+
+def record_run(doc: ResultDocument, path: Path, store: str | None = None) -> str | None:
+    """Add the run to the store (``store``, else ``$VOXBENCH_STORE``, else the default file);
+    returns the redacted URL, or None when recording is off or failed (with a warning)."""
+    from voxbench.results.store import record, resolve_url
+    from voxbench.results.store.dialects import redact_url
+
+    url = resolve_url(store)
+    if url and record(doc, url, source=str(path.resolve())):
+        return redact_url(url)
+    return None
+
+
+@contextmanager
+def _reported(folder: RunFolder) -> Iterator[None]:
+    """Write report.md when the block ends, interrupted or not."""
+    try:
+        yield
+    finally:
+        write_report(folder.doc, folder.report_path)
+
+
+def check_benchmark(request: RunRequest, quality: QualityPlan | None = None) -> None:
+    """The checks :func:`benchmark` makes before measuring, for callers that plan first."""
+    request.validate()
+    if quality is not None and not request.settings.save_audio:
+        raise ConfigError("--quality judges the saved audio; drop --no-audio")
+
+
+def benchmark(
+    request: RunRequest,
+    the_plan: Plan | None = None,
+    *,
+    quality: QualityPlan | None = None,
+    store: str | None = None,
+    record: bool = True,
+    progress: Progress | None = None,
+    quality_progress: QualityProgress | None = None,
+) -> Outcome:
+    """``voxbench run``: plan (unless given), measure every case, judge quality when asked,
+    write results.json, report.md and audio/, and record the run."""
+    from voxbench.run.execute import measure_run, start_run
+    from voxbench.run.plan import plan
+
+    check_benchmark(request, quality)
+    the_plan = the_plan or plan(request)
+    folder = start_run(request, the_plan)
+    with _reported(folder):
+        measure_run(folder, request, the_plan, progress or (lambda c, n: None))
+        if quality is not None:
+            _judge(folder, quality, quality_progress)
+    return _finish(folder, store, record)
+
+
+def judge(run: Path, quality: QualityPlan, progress: QualityProgress | None = None) -> Outcome:
+    """``voxbench quality RUN_DIR``: judge the audio a finished run saved; the same document with
+    ``quality`` filled in is written back, with its report. Not recorded (the run already is)."""
+    folder = RunFolder.open(run)
+    if folder.doc.scenario != "single":
+        raise ConfigError(f"{folder.path}: a {folder.doc.scenario} run has no saved audio to judge")
+    with _reported(folder):
+        _judge(folder, quality, progress)
+    return Outcome(folder.doc, folder.path)
+
+
+def _judge(folder: RunFolder, quality: QualityPlan, progress: QualityProgress | None) -> None:
+    from voxbench.quality.evaluate import evaluate_document
+
+    folder.doc = evaluate_document(
+        folder.doc, folder.path, quality.metrics, quality.targets, progress=progress
+    )
+    folder.save()
+
+
+def load_test(
+    request: LoadRequest,
+    *,
+    store: str | None = None,
+    record: bool = True,
+    progress: Callable[[int, Level, float], None] | None = None,
+) -> Outcome:
+    """``voxbench load``: every level against the target, capacity and cost; the run folder,
+    its report, and the store."""
+    from voxbench.load.run import measure_load, start_load
+
+    folder = start_load(request)
+    with _reported(folder):
+        measure_load(folder, request, progress or (lambda i, lv, s: None))
+    return _finish(folder, store, record)
+
+
+def micro_bench(
+    request: MicroRequest,
+    the_plan: MicroPlan | None = None,
+    *,
+    store: str | None = None,
+    record: bool = True,
+    progress: Callable[[MicroCase, bool], None] | None = None,
+) -> Outcome:
+    """``voxbench micro``: plan (unless given) and time every kernel case; folder, report, store."""
+    from voxbench.micro.runner import measure_micro, plan_micro, start_micro
+
+    request.settings()  # bad values fail before any measuring
+    the_plan = the_plan or plan_micro(request)
+    folder = start_micro(request, the_plan)
+    with _reported(folder):
+        measure_micro(folder, request, the_plan, progress or (lambda c, d: None))
+    return _finish(folder, store, record)
+
+
+def _finish(folder: RunFolder, store: str | None, record: bool) -> Outcome:
+    stored = record_run(folder.doc, folder.path, store) if record else None
+    return Outcome(folder.doc, folder.path, stored)
+
+
+def describe_engines() -> list[dict[str, Any]]:
+    """Every known engine: kind, whether it can run here, and the fix when it cannot."""
+    from voxbench.engines.registry import describe, known_engines
+
+    return [describe(name) for name in known_engines()]

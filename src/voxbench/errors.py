@@ -22,3 +22,9 @@ class EngineUnavailable(VoxbenchError):
 
 class EngineFailed(VoxbenchError):
     """An engine raised, hung past its timeout, or its worker process died."""
+
+
+class Interrupted(VoxbenchError):
+    """The user stopped a run (Ctrl-C, SIGTERM); what was measured is written, the message says where."""
+
+    exit_code = 130

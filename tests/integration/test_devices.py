@@ -1,7 +1,7 @@
 """Devices: the real fall-back path of ONNX Runtime on this CPU-only machine is flagged."""
 
 from voxbench.engines.registry import EngineSpec
-from voxbench.report.markdown import render_markdown
+from voxbench.report import render_markdown
 from voxbench.results import ResultDocument
 from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import CAL
 from voxbench.engines.registry import EngineSpec
-from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+from voxbench.run import EngineChoice, RunRequest, execute, plan
 from voxbench.run.scenario import Settings, run_case
 from voxbench.workloads import resolve_workload
 

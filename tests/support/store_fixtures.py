@@ -110,7 +110,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def real_doc(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One real run: the calibration sleep engine, in-process, two cases."""
-    from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+    from voxbench.run import EngineChoice, RunRequest, execute, plan
     from voxbench.run.scenario import Settings
 
     request = RunRequest(
@@ -157,7 +157,7 @@ def one_item_workload(folder: Path) -> str:
 
 def sleep_run(out: Path, workload: str, call_ms: float, iterations: int):  # type: ignore[no-untyped-def]
     """A real in-process run of the calibration sleep engine; returns (document, run folder)."""
-    from voxbench.run.runner import EngineChoice, RunRequest, execute, plan
+    from voxbench.run import EngineChoice, RunRequest, execute, plan
     from voxbench.run.scenario import Settings
 
     request = RunRequest(

@@ -196,9 +196,9 @@ def voxbench(request: pytest.FixtureRequest) -> VoxbenchFixture:
 
 def _finish(config: pytest.Config, state: _State) -> bool:
     """Write the document, record it, compare it; True when a case regressed."""
-    from voxbench.micro.runner import MicroSettings, capture_environment, make_run_dir, new_document
-    from voxbench.report.micro import write_micro_report
-    from voxbench.run.runner import now_iso, write_json
+    from voxbench.micro.runner import MicroSettings, capture_environment, new_document
+    from voxbench.report import write_report
+    from voxbench.results.folder import RunFolder
 
     samples = config.getoption("--voxbench-iterations") or DEFAULT_SAMPLES
     env = capture_environment(config.getoption("--voxbench-machine-id"))
@@ -212,11 +212,11 @@ def _finish(config: pytest.Config, state: _State) -> bool:
         environment=env,
     )
     doc.cases = list(state.cases)
-    doc.finished_at = now_iso()
-    doc.duration_s = time.perf_counter() - state.started
-    run_dir = make_run_dir(Path(config.getoption("--voxbench-output")), env.machine_id, doc.run_id)
-    write_json(doc, run_dir / "results.json")
-    write_micro_report(doc, run_dir / "report.md")
+    output = Path(config.getoption("--voxbench-output"))
+    folder = RunFolder.create(output, doc, started=state.started)
+    folder.close()
+    write_report(doc, folder.report_path)
+    run_dir = folder.path
     state.run_dir = run_dir
     url = config.getoption("--voxbench-store")
     if url:

@@ -189,7 +189,7 @@ def compare(
     store: StoreOpt = None,
 ) -> None:
     """Compare two runs case by case; exit status 1 when anything regressed."""
-    from voxbench import compare as cmp_mod
+    from voxbench.analysis import compare as cmp_mod
     from voxbench.results.store.io import resolve_run
 
     if fmt not in ("table", "markdown", "json"):
@@ -326,7 +326,7 @@ def aggregate(
     ] = None,
 ) -> None:
     """Results from several machines in one comparison: rows = cases, columns = machines."""
-    from voxbench import aggregate as agg_mod
+    from voxbench.analysis import aggregate as agg_mod
     from voxbench.results.store.io import find_documents
 
     tables = tuple(_split(metric)) or agg_mod.DEFAULT_TABLES

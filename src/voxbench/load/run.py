@@ -1,4 +1,10 @@
-"""``voxbench load``: run every level against the target and write one result document."""
+"""``voxbench load``: run every level against the target and write one result document.
+
+:class:`LoadRequest` validates itself (built directly from Python or with
+:meth:`LoadRequest.from_text` from a command line's strings); :func:`run_load` measures level
+after level into a :class:`~voxbench.results.folder.RunFolder`, saving after each level, and
+closes it as interrupted on Ctrl-C, like ``voxbench run``.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from voxbench.errors import ConfigError
-from voxbench.load.schedule import Arrivals, Level, intended_offsets
+from voxbench.load.schedule import Arrivals, Level, intended_offsets, parse_duration
 
 API_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
+RESPONSE_FORMATS = ("wav", "pcm")
 
 
 @dataclass
 class LoadRequest:
-    """What to load-test and how; everything here is stored in the document but the key."""
+    """What to load-test and how; everything here is stored in the document but the key.
+    Construction validates: a bad value is a one-line ConfigError before any request is sent."""
 
     target: str
     levels: list[Level]
@@ -43,6 +51,70 @@ class LoadRequest:
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @classmethod
+    def from_text(
+        cls,
+        target: str,
+        *,
+        rate: str | None = None,
+        concurrency: str | None = None,
+        duration: str | None = None,
+        warmup: str | None = None,
+        **options: Any,
+    ) -> LoadRequest:
+        """Levels and durations as a command line writes them (``rate="1,2,4"``,
+        ``duration="20s"``); every other keyword is a field of the request."""
+        from voxbench.run.params import parse_list
+
+        if (rate is None) == (concurrency is None):
+            raise ConfigError("give exactly one of --rate or --concurrency")
+        levels = (
+            [Level("rate", v) for v in parse_list(rate, "--rate", float)]
+            if rate is not None
+            else [
+                Level("concurrency", v) for v in parse_list(concurrency or "", "--concurrency", int)
+            ]
+        )
+        if options.get("requests") is not None:
+            options["duration_s"] = None
+        elif duration is not None:
+            options["duration_s"] = parse_duration(duration)
+        if warmup is not None:
+            options["warmup_s"] = parse_duration(warmup)
+        return cls(target=target, levels=levels, **options)
+
+    def validate(self) -> None:
+        """Check every field; ConfigError names the option."""
+        from voxbench.load.capacity import parse_slo
+
+        if not self.target.startswith(("http://", "https://")):
+            raise ConfigError(f"--target must be an http(s):// URL, not {self.target!r}")
+        if not self.levels:
+            raise ConfigError("give at least one load level (--rate or --concurrency)")
+        if any(lv.value <= 0 for lv in self.levels):
+            raise ConfigError("load levels must be above 0")
+        if len({lv.kind for lv in self.levels}) > 1:
+            raise ConfigError("give exactly one of --rate or --concurrency")
+        if self.arrivals not in ("poisson", "constant"):
+            raise ConfigError("--arrivals must be poisson or constant")
+        if self.response_format not in RESPONSE_FORMATS:
+            raise ConfigError(f"--response-format must be wav or pcm, not {self.response_format!r}")
+        if self.requests is not None and self.requests < 1:
+            raise ConfigError("--requests must be at least 1")
+        if self.requests is None and not self.duration_s:
+            raise ConfigError("--duration must be above 0 (or give --requests)")
+        for name, value in (("--warmup", self.warmup_s), ("--buffer-ms", self.buffer_ms)):
+            if value < 0:
+                raise ConfigError(f"{name} cannot be negative")
+        for name, value in (("--timeout", self.timeout_s), ("--max-lag-ms", self.max_lag_ms)):
+            if value <= 0:
+                raise ConfigError(f"{name} must be above 0")
+        if self.slo:
+            parse_slo(self.slo)  # a bad SLO fails before minutes of load, not after
 
 
 def _headers(req: LoadRequest) -> dict[str, str]:
@@ -85,70 +157,85 @@ def _settings(req: LoadRequest) -> dict[str, Any]:
 
 
 def run_load(
-    req: LoadRequest, progress: Callable[[int, Level, float], None] = lambda i, lv, s: None
+    req: LoadRequest,
+    progress: Callable[[int, Level, float], None] = lambda i, lv, s: None,
 ) -> tuple[Any, Path]:
-    """Run the levels in order, summarise each, find the capacity; write the run folder."""
+    """Run the levels in order, summarise each, find the capacity; write the run folder.
+    Ctrl-C closes the folder with the levels measured so far and raises Interrupted."""
+    folder = start_load(req)
+    return measure_load(folder, req, progress), folder.path
+
+
+def start_load(req: LoadRequest) -> Any:
+    """Validate, capture the machine and create the run folder with an empty load document."""
     from voxbench import __version__
     from voxbench.engines.registry import redact
+    from voxbench.results.document import LoadResult, ResultDocument
+    from voxbench.results.folder import RunFolder, new_run_id, now_iso
+    from voxbench.run import environment
+
+    req.validate()
+    doc = ResultDocument(
+        scenario="load",
+        run_id=new_run_id(),
+        created_at=now_iso(),
+        voxbench_version=__version__,
+        environment=environment.capture(req.machine_id),
+        load=LoadResult(target=redact(req.target), settings=_settings(req)),
+    )
+    return RunFolder.create(req.output, doc)
+
+
+def measure_load(
+    folder: Any, req: LoadRequest, progress: Callable[[int, Level, float], None]
+) -> Any:
+    """Every level into ``folder``'s document, saved after each; then capacity and cost."""
     from voxbench.load.capacity import cost, evaluate, parse_slo
     from voxbench.load.client import Target, run_level
     from voxbench.load.metrics import summarize_level
-    from voxbench.report.markdown import write_report
-    from voxbench.results.document import LoadResult, ResultDocument
-    from voxbench.run import environment
-    from voxbench.run.runner import new_run_id, now_iso, write_json
 
     clauses = parse_slo(req.slo) if req.slo else []
     target = Target(
         url=req.target, bodies=_bodies(req), headers=_headers(req), timeout_s=req.timeout_s
     )
-    env = environment.capture(req.machine_id)
-    run_id = new_run_id()
-    run_dir = req.output / env.machine_id / run_id
-    try:
-        run_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the results folder {run_dir}: {exc.strerror}") from None
-    load = LoadResult(target=redact(req.target), settings=_settings(req))
-    doc = ResultDocument(
-        scenario="load",
-        run_id=run_id,
-        created_at=now_iso(),
-        voxbench_version=__version__,
-        environment=env,
-        load=load,
-    )
-    started = time.monotonic()
-    for i, level in enumerate(req.levels):
-        total = req.warmup_s + (req.duration_s or 0)
-        offsets = None
-        if level.kind == "rate":
-            n = None if req.requests is None else req.requests + round(req.warmup_s * level.value)
-            offsets = intended_offsets(
-                level.value, duration_s=total, requests=n, arrivals=req.arrivals, seed=req.seed + i
+    load = folder.doc.load
+    with folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels"):
+        for i, level in enumerate(req.levels):
+            total = req.warmup_s + (req.duration_s or 0)
+            offsets = None
+            if level.kind == "rate":
+                n = (
+                    None
+                    if req.requests is None
+                    else req.requests + round(req.warmup_s * level.value)
+                )
+                offsets = intended_offsets(
+                    level.value,
+                    duration_s=total,
+                    requests=n,
+                    arrivals=req.arrivals,
+                    seed=req.seed + i,
+                )
+            progress(i, level, total)
+            records, wall = run_level(
+                target, level, offsets, duration_s=total, requests=req.requests
             )
-        progress(i, level, total)
-        records, wall = run_level(target, level, offsets, duration_s=total, requests=req.requests)
-        load.levels.append(
-            summarize_level(
-                level,
-                records,
-                warmup_s=req.warmup_s,
-                wall_s=wall,
-                buffer_ms=req.buffer_ms,
-                max_lag_ms=req.max_lag_ms,
+            load.levels.append(
+                summarize_level(
+                    level,
+                    records,
+                    warmup_s=req.warmup_s,
+                    wall_s=wall,
+                    buffer_ms=req.buffer_ms,
+                    max_lag_ms=req.max_lag_ms,
+                )
             )
-        )
-        write_json(doc, run_dir / "results.json")
-        if i < len(req.levels) - 1:
-            time.sleep(req.pause_s)  # let the server drain before the next level
-    load.capacity = evaluate(load.levels, clauses)
-    if req.cost_per_hour is not None:
-        load.cost = cost(
-            load.capacity, req.cost_per_hour, req.hardware_price, req.running_per_month
-        )
-    doc.finished_at = now_iso()
-    doc.duration_s = time.monotonic() - started
-    write_json(doc, run_dir / "results.json")
-    write_report(doc, run_dir / "report.md")
-    return doc, run_dir
+            folder.save()
+            if i < len(req.levels) - 1:
+                time.sleep(req.pause_s)  # let the server drain before the next level
+        load.capacity = evaluate(load.levels, clauses)
+        if req.cost_per_hour is not None:
+            load.cost = cost(
+                load.capacity, req.cost_per_hour, req.hardware_price, req.running_per_month
+            )
+    return folder.doc

@@ -14,12 +14,11 @@ import contextlib
 import importlib
 import importlib.util
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from voxbench.errors import ConfigError
 from voxbench.micro.kernels import (
@@ -40,6 +39,7 @@ from voxbench.results.document import (
     Samples,
     Summary,
 )
+from voxbench.results.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ def timing_case(
     return case
 
 
-def _failed_case(mc: MicroCase, exc: BaseException, phase: str) -> Case:
+def _failed_case(mc: MicroCase, exc: BaseException, phase: Literal["load", "measure"]) -> Case:
     tb = traceback.extract_tb(exc.__traceback__)
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return Case(
@@ -317,7 +317,7 @@ def _failed_case(mc: MicroCase, exc: BaseException, phase: str) -> Case:
         warmup=0,
         errors=[
             ErrorRecord(
-                phase=phase,  # type: ignore[arg-type]
+                phase=phase,
                 type=type(exc).__name__,
                 message=message[:500],
                 where=f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "",
@@ -420,7 +420,7 @@ def new_document(
     """An empty micro result document (scenario ``micro``, in-process) for this machine."""
     from voxbench import __version__
     from voxbench.results.document import EngineRef, RunConfig
-    from voxbench.run.runner import new_run_id, now_iso
+    from voxbench.results.folder import new_run_id, now_iso
 
     return ResultDocument(
         scenario="micro",
@@ -459,16 +459,6 @@ def capture_environment(machine_id: str | None) -> Environment:
 
         env.packages.setdefault("soxr", metadata.version("soxr"))
     return env
-
-
-def make_run_dir(output: Path, machine_id: str, run_id: str) -> Path:
-    """Create ``output/<machine>/<run-id>/``; one-line ConfigError when it cannot be made."""
-    run_dir = output / machine_id / run_id
-    try:
-        run_dir.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the results folder {run_dir}: {exc.strerror}") from None
-    return run_dir
 
 
 @contextlib.contextmanager
@@ -521,13 +511,15 @@ def run_micro(
 ) -> tuple[ResultDocument, Path]:
     """Measure every planned case and write the run folder; returns the document and folder.
 
-    ``results.json`` is rewritten after every case, so an interrupted run keeps its cases.
+    ``results.json`` is rewritten after every case; Ctrl-C closes the folder as interrupted.
     """
-    from voxbench.report.micro import write_micro_report
-    from voxbench.run.runner import close_interrupted, close_run, write_json
+    folder = start_micro(request, the_plan)
+    return measure_micro(folder, request, the_plan, progress), folder.path
 
+
+def start_micro(request: MicroRequest, the_plan: MicroPlan) -> RunFolder:
+    """Validate the settings, capture the machine and create the run folder."""
     settings = request.settings()
-    env = capture_environment(request.machine_id)
     doc = new_document(
         engines=[f"micro:{k}" for k in the_plan.kernels],
         workloads=list(dict.fromkeys(c.size.workload for c in the_plan.cases)),
@@ -535,29 +527,36 @@ def run_micro(
         devices=list(dict.fromkeys(c.device for c in the_plan.cases)),
         batch_sizes=sorted({c.size.batch for c in the_plan.cases}),
         argv=request.argv,
-        environment=env,
+        environment=capture_environment(request.machine_id),
         skipped=the_plan.skipped,
     )
-    run_dir = make_run_dir(request.output, env.machine_id, doc.run_id)
-    results_path = run_dir / "results.json"
-    started = time.perf_counter()
+    return RunFolder.create(request.output, doc)
+
+
+def measure_micro(
+    folder: RunFolder,
+    request: MicroRequest,
+    the_plan: MicroPlan,
+    progress: MicroProgress = lambda case, done: None,
+) -> ResultDocument:
+    """Every planned case into ``folder``, saved after each, speed-ups filled as they come."""
+    settings = request.settings()
+    doc = folder.doc
     references: dict[tuple[str, str, str], Any] = {}
     backends = {c.backend for c in the_plan.cases}
-    try:
-        with thread_limits(request.threads, backends) as threads:
-            for mc in the_plan.cases:
-                progress(mc, False)
-                key = (mc.kernel.name, mc.size.workload, mc.size.input_id)
-                case, output = measure_micro_case(mc, settings, references.get(key))
-                case.engine_info.update(threads)
-                if mc.is_reference:
-                    references = {key: output}  # cases are grouped by kernel and size
-                doc.cases.append(case)
-                fill_speedups(doc.cases)
-                write_json(doc, results_path)
-                progress(mc, True)
-    except KeyboardInterrupt:
-        total = len(the_plan.cases)
-        raise close_interrupted(doc, run_dir, started, total, write_micro_report) from None
-    close_run(doc, run_dir, started, write_micro_report)
-    return doc, run_dir
+    with (
+        folder.measuring(len(the_plan.cases), lambda: len(doc.cases)),
+        thread_limits(request.threads, backends) as threads,
+    ):
+        for mc in the_plan.cases:
+            progress(mc, False)
+            key = (mc.kernel.name, mc.size.workload, mc.size.input_id)
+            case, output = measure_micro_case(mc, settings, references.get(key))
+            case.engine_info.update(threads)
+            if mc.is_reference:
+                references = {key: output}  # cases are grouped by kernel and size
+            doc.cases.append(case)
+            fill_speedups(doc.cases)
+            folder.save()
+            progress(mc, True)
+    return doc

@@ -128,7 +128,7 @@ def score_case(
     for metric in metrics:
         if on_metric:
             on_metric(metric.name)
-        reason = why_not or metric.unavailable()
+        reason = why_not or metric.unavailable() or ""
         if not reason and metric.speech_only and case.input_kind == "midi":
             reason = "a speech metric; this case renders music from MIDI"
         if not reason and item is not None:
@@ -178,7 +178,7 @@ def evaluate_document(
     progress: Progress | None = None,
 ) -> ResultDocument:
     """Fill ``case.quality`` for every case and ``doc.quality``; returns the same document."""
-    from voxbench.run.runner import now_iso
+    from voxbench.results.folder import now_iso
 
     cases = [c for c in doc.cases if c.output_text is None or c.audio_file]
     total = len(cases) * len(metrics)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voxbench.report.views import fmt, skip_text
+from voxbench.report.format import environment_lines, fmt, markdown_table
 from voxbench.results.document import Case, ResultDocument
+from voxbench.results.skips import skip_text
 
 MICRO_NOTE = (
     "Per-call latency of in-process kernels (each sample times a loop of calls). "
@@ -95,16 +96,14 @@ def _method_line(doc: ResultDocument) -> str:
 
 def render_micro_markdown(doc: ResultDocument) -> str:
     """The whole micro report as Markdown."""
-    from voxbench.report.markdown import _environment_lines, _table
-
     env_lines = [
         _method_line(doc) if line.startswith("- **method**") else line
-        for line in _environment_lines(doc)
+        for line in environment_lines(doc)
     ]
     lines = [f"# voxbench micro {doc.run_id}", "", *env_lines, "", "## Kernels", "", MICRO_NOTE, ""]
     rows = [micro_row(c) for c in doc.cases]
     if rows:
-        lines += _table(HEADERS, [[r[h] for h in HEADERS] for r in rows])
+        lines += markdown_table(HEADERS, [[r[h] for h in HEADERS] for r in rows])
     else:
         lines.append("No cases were measured.")
     described = {c.engine: c.meta.get("summary") for c in doc.cases if c.meta.get("summary")}

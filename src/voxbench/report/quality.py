@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from voxbench.report.views import Section, device_label, fmt, fmt_rtf, swept_keys
+from voxbench.report.format import Section, device_label, fmt, fmt_rtf, swept_keys
 from voxbench.results.document import Case, QualityScore, ResultDocument
 
 # The values shown first (when present), in the order teams usually read them.
@@ -200,7 +200,7 @@ def tradeoff_sections(doc: ResultDocument) -> list[Section]:
                     fronts[label].add(n)
         rows = [
             [setting, fmt_rtf(rtf)]
-            + [fmt(v[n], 3 if v[n] is not None and abs(v[n]) < 10 else 1) for n in shown]
+            + [fmt(x, 3 if x is not None and abs(x) < 10 else 1) for n in shown for x in [v[n]]]
             + [", ".join(n for n in shown if n in fronts[setting]) or "–"]
             for setting, rtf, v in sorted(table, key=lambda t: t[1])
         ]

@@ -9,50 +9,13 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
+from voxbench.report.format import Section as Section
+from voxbench.report.format import device_label as device_label
+from voxbench.report.format import fmt as fmt
+from voxbench.report.format import fmt_rtf as fmt_rtf
+from voxbench.report.format import swept_keys as swept_keys
 from voxbench.results.document import Case, ResultDocument
-
-
-@dataclass
-class Section:
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    note: str = ""
-    numeric: set[str] = field(default_factory=set)
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A number for a table: '–' when missing, fewer decimals as values grow."""
-    if value is None:
-        return "–"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.{max(digits - 1, 0)}f}" if digits > 1 else f"{value:.0f}"
-    return f"{value:.{digits}f}"
-
-
-def fmt_rtf(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if value < 0.01 else f"{value:.3f}"
-
-
-def device_label(case: Case) -> str:
-    """The device, with a visible flag when the engine ran somewhere else than asked."""
-    if case.device_fallback:
-        return f"{case.device}→{case.device_actual} (fallback!)"
-    return case.device
-
-
-def skip_text(skip: dict[str, str]) -> str:
-    """One line for an engine, device or batch size that was not run, and why."""
-    where = " on " + skip["device"] if "device" in skip else ""
-    if "batch_size" in skip:
-        where += f" at batch size {skip['batch_size']}"
-    return f"{skip.get('engine', '?')}{where}: {skip.get('reason', '')}"
 
 
 def _params_label(params: dict[str, object], keys: Iterable[str]) -> str:
@@ -66,13 +29,6 @@ def _median(values: list[float]) -> float | None:
 
 def _median_of(cases: list[Case], get: Callable[[Case], float | None]) -> float | None:
     return _median([v for c in cases if (v := get(c)) is not None])
-
-
-def swept_keys(doc: ResultDocument) -> list[str]:
-    keys: dict[str, None] = {}
-    for engine in doc.config.engines if doc.config else []:
-        keys.update(dict.fromkeys(engine.sweep))
-    return list(keys)
 
 
 def cold_start(doc: ResultDocument) -> Section | None:
@@ -109,8 +65,8 @@ def streaming(doc: ResultDocument) -> Section | None:
             [
                 c.id,
                 str(c.chunks or "–"),
-                fmt(c.ttfa_ms.median, 2),
-                fmt(c.ttfa_ms.p95, 2),  # type: ignore[union-attr]
+                fmt(c.ttfa_ms.median if c.ttfa_ms else None, 2),
+                fmt(c.ttfa_ms.p95 if c.ttfa_ms else None, 2),
                 fmt(gaps.median if gaps else None, 2),
                 fmt(gaps.max if gaps else None, 2),
             ]
@@ -228,15 +184,11 @@ def device_speedup(doc: ResultDocument) -> Section | None:
     rows = []
     for key, per_device in table.items():
         medians = {
-            d: (
-                per_device[d].latency_ms.median
-                if d in per_device and per_device[d].latency_ms
-                else None
-            )
+            d: (lat.median if d in per_device and (lat := per_device[d].latency_ms) else None)
             for d in devices
         }
         cpu = medians.get("cpu")
-        speedups = [fmt(cpu / medians[d], 2) if cpu and medians[d] else "–" for d in others]
+        speedups = [fmt(cpu / m, 2) if cpu and (m := medians[d]) else "–" for d in others]
         flags = [
             " (fallback!)" if d in per_device and per_device[d].device_fallback else ""
             for d in others
@@ -313,21 +265,3 @@ def errors(doc: ResultDocument) -> Section | None:
             for c, e in found
         ],
     )
-
-
-def all_sections(doc: ResultDocument) -> list[Section]:
-    """Every view that has data, in report order."""
-    found = [
-        cold_start(doc),
-        streaming(doc),
-        stages(doc),
-        *sweep(doc),
-        device_speedup(doc),
-        batches(doc),
-        errors(doc),
-    ]
-    if any(c.quality for c in doc.cases):
-        from voxbench.report.quality import quality_sections
-
-        found += quality_sections(doc)
-    return [s for s in found if s is not None]

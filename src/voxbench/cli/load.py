@@ -1,0 +1,221 @@
+"""``serve`` (an engine behind an OpenAI-compatible endpoint) and ``load`` (drive one).
+
+``load``'s defaults are :class:`~voxbench.load.run.LoadRequest`'s, read from the dataclass so
+they are declared once; the request validates itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+
+from voxbench.cli.common import (
+    JsonOption,
+    NoStoreOption,
+    StoreOption,
+    check_json_out,
+    console,
+    progress_bar,
+    write_outputs,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from voxbench.api import Outcome
+    from voxbench.load.schedule import Level
+
+
+def _load_defaults() -> dict[str, Any]:
+    """LoadRequest's field defaults (its module is light: dataclasses and the schedule)."""
+    from voxbench.load.run import LoadRequest
+
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(LoadRequest)
+        if f.default is not dataclasses.MISSING
+    }
+
+
+D = _load_defaults()
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:g}s" if value is not None else "0s"
+
+
+def serve(
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="Engine to serve: a name, package.module:Factory or 'cmd:PROGRAM ARGS'.",
+        ),
+    ],
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option("--engine-arg", "-a", help="Fixed engine argument name=value (repeatable)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="Device: cpu, cuda or cuda:N.")] = "cpu",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8880,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Engine calls run at once (each in its own thread).")
+    ] = 1,
+    queue: Annotated[
+        int, typer.Option(min=0, help="Requests that may wait for a slot; the rest get 503.")
+    ] = 64,
+) -> None:
+    """Serve an engine as an OpenAI-compatible /v1/audio/speech endpoint, to load-test it."""
+    from voxbench.engines.devices import normalize
+    from voxbench.engines.registry import EngineSpec
+    from voxbench.errors import EngineUnavailable
+    from voxbench.run.params import parse_args
+
+    spec = EngineSpec(engine, dict(parse_args(engine_arg or [])), normalize(device))
+    reason = spec.unavailable_reason()
+    if reason:
+        raise EngineUnavailable(f"engine {engine!r} is unavailable: {reason}")
+    try:
+        from voxbench.load.serve import serve as serve_forever
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"voxbench serve needs starlette and uvicorn ({exc}): pip install 'voxbench[serve]'"
+        ) from exc
+    serve_forever(spec, host=host, port=port, concurrency=concurrency, queue=queue)
+
+
+def load(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", help="URL of an OpenAI-compatible /v1/audio/speech endpoint."
+        ),
+    ],
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Open-loop levels in requests/s, comma-separated, e.g. 1,2,4."),
+    ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(help="Closed-loop levels (clients), comma-separated; for comparison."),
+    ] = None,
+    duration: Annotated[
+        str, typer.Option(help="Measured time per level, e.g. 20s, 2m.")
+    ] = _seconds(D["duration_s"]),
+    requests: Annotated[
+        int | None, typer.Option(min=1, help="Measured requests per level (instead of --duration).")
+    ] = D["requests"],
+    warmup: Annotated[str, typer.Option(help="Time per level sent but not measured.")] = _seconds(
+        D["warmup_s"]
+    ),
+    arrivals: Annotated[str, typer.Option(help="poisson or constant.")] = D["arrivals"],
+    workload: Annotated[str, typer.Option("--workload", "-w", help="Texts to send, in turn.")] = D[
+        "workload"
+    ],
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Ask for streamed audio.")
+    ] = D["stream"],
+    response_format: Annotated[str, typer.Option(help="wav or pcm.")] = D["response_format"],
+    model: Annotated[str, typer.Option(help="model field of the request.")] = D["model"],
+    voice: Annotated[str, typer.Option(help="voice field of the request.")] = D["voice"],
+    slo: Annotated[str | None, typer.Option(help="e.g. 'ttfa_p95<300ms,error_rate<0.1%'.")] = D[
+        "slo"
+    ],
+    buffer_ms: Annotated[
+        float, typer.Option(help="Listener jitter buffer for the stall analysis, ms.")
+    ] = D["buffer_ms"],
+    cost_per_hour: Annotated[
+        float | None, typer.Option(help="Price of the serving machine per hour.")
+    ] = D["cost_per_hour"],
+    hardware_price: Annotated[
+        float | None, typer.Option(help="Buying price of the hardware, for the break-even month.")
+    ] = D["hardware_price"],
+    running_cost: Annotated[
+        float, typer.Option(help="Monthly running cost of owned hardware.")
+    ] = D["running_per_month"],
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the API key.")
+    ] = D["api_key_env"],
+    timeout: Annotated[float, typer.Option(help="Per-request timeout, s.")] = D["timeout_s"],
+    max_lag_ms: Annotated[
+        float,
+        typer.Option(help="Schedule lag p99 above which a level is marked saturated (invalid)."),
+    ] = D["max_lag_ms"],
+    seed: Annotated[int, typer.Option(help="Seed of the Poisson schedule.")] = D["seed"],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder.")] = D[
+        "output"
+    ],
+    json_out: JsonOption = None,
+    machine_id: Annotated[str | None, typer.Option(help="Name of this machine.")] = None,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+) -> None:
+    """Load-test a speech endpoint: open-loop rates or closed-loop concurrency, per-level
+    percentiles, errors, stalls, capacity and cost."""
+    from voxbench import api
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.load.run import LoadRequest
+
+    request = LoadRequest.from_text(
+        target,
+        rate=rate,
+        concurrency=concurrency,
+        duration=duration,
+        warmup=warmup,
+        requests=requests,
+        arrivals=arrivals,
+        seed=seed,
+        workload=workload,
+        model=model,
+        voice=voice,
+        stream=stream,
+        response_format=response_format,
+        api_key_env=api_key_env,
+        timeout_s=timeout,
+        slo=slo,
+        buffer_ms=buffer_ms,
+        max_lag_ms=max_lag_ms,
+        cost_per_hour=cost_per_hour,
+        hardware_price=hardware_price,
+        running_per_month=running_cost,
+        output=output,
+        machine_id=machine_id,
+        argv=sys.argv[1:],
+    )
+    check_json_out(json_out)
+    with reserved_stdout(json_out == "-") as data:
+        out = console()
+        with progress_bar(out) as bar:
+            task = bar.add_task("load", total=len(request.levels))
+
+            def progress(index: int, level: Level, seconds: float) -> None:
+                bar.update(
+                    task, completed=index, description=f"level {level.label}, ~{seconds:g} s"
+                )
+
+            outcome = api.load_test(request, store=store, record=not no_store, progress=progress)
+        _print_load(outcome, json_out, out, data)
+
+
+def _print_load(outcome: Outcome, json_out: str | None, out: Console, data: TextIO) -> None:
+    from voxbench.report.load import capacity_lines, load_sections
+    from voxbench.report.terminal import section_table
+
+    load = outcome.doc.load
+    assert load is not None
+    for section in load_sections(load):
+        if section.headers and section.title in (
+            "Load levels",
+            "Errors by kind",
+            "Playback stalls",
+        ):
+            out.print(section_table(section))
+    for line in capacity_lines(load):
+        out.print(line)
+    write_outputs(outcome, json_out, out, data)

@@ -1,0 +1,339 @@
+"""The commands that measure or judge: ``run``, ``micro`` and ``quality``.
+
+Each parses its options into the library's request, calls one :mod:`voxbench.api` function
+inside a progress bar, and prints what comes back.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TextIO
+
+import typer
+
+from voxbench.cli.common import (
+    JsonOption,
+    MachineOption,
+    MetricOption,
+    NoStoreOption,
+    StoreOption,
+    TargetOption,
+    check_json_out,
+    console,
+    print_errors,
+    progress_bar,
+    split,
+    write_outputs,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from voxbench.api import Outcome
+    from voxbench.micro.runner import MicroCase
+    from voxbench.run.plan import PlannedCase
+
+
+class StreamMode(StrEnum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+def run(
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="Engine: a name, package.module:Factory, 'cmd:PROGRAM ARGS' or "
+            "an http(s):// speech endpoint; repeat or comma-separate (not cmd:). "
+            "Default: every available built-in engine.",
+        ),
+    ] = None,
+    workload: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workload",
+            "-w",
+            help="Built-in workload (short, medium, long, piano...) or a .txt/"
+            ".jsonl/.mid path; repeat or comma-separate. Default: each engine's own.",
+        ),
+    ] = None,
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option("--engine-arg", "-a", help="Fixed engine argument name=value (repeatable)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Swept engine parameter name=v1,v2,... (repeatable; crossed)."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Devices, comma-separated: cpu, cuda, cuda:N. Default: cpu.")
+    ] = None,
+    batch_size: Annotated[
+        str | None,
+        typer.Option(help="Batch sizes to sweep, comma-separated, for engines that take batches."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A voxbench.toml; options given here override it."),
+    ] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option("--iterations", "-n", min=1, help="Measured iterations per case [10]."),
+    ] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up calls per case [3].")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Results root folder [results]; the run goes in OUTPUT/<machine-id>/<run-id>/.",
+        ),
+    ] = None,
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="Run engines in this process (least overhead; no isolation, no timeout).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Per-call timeout in seconds, worker mode [120]; 0 for none."),
+    ] = None,
+    stream: Annotated[
+        StreamMode | None,
+        typer.Option(
+            help="auto: stream when the engine can "
+            "(measures ttfa); off: whole-answer calls only [auto]."
+        ),
+    ] = None,
+    json_out: JsonOption = None,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="Do not save generated audio.")
+    ] = False,
+    machine_id: MachineOption = None,
+    quality: Annotated[
+        bool | None,
+        typer.Option(
+            "--quality/--no-quality",
+            help="After measuring, judge the saved audio: pitch, WER, DNSMOS, PESQ/STOI, ...",
+        ),
+    ] = None,
+    metric: MetricOption = None,
+    target: TargetOption = None,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+) -> None:
+    """Benchmark engines on workloads: cold start, then warm single requests."""
+    from voxbench import api
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.results.skips import skip_text
+    from voxbench.run.plan import plan
+    from voxbench.run.request import RunOptions, RunRequest
+
+    request = RunRequest.from_sources(
+        config,
+        RunOptions(
+            engines=engine,
+            workloads=workload,
+            engine_args=engine_arg,
+            params=param,
+            devices=device,
+            batch_sizes=batch_size,
+            iterations=iterations,
+            warmup=warmup,
+            output=output,
+            in_process=in_process or None,
+            timeout_s=timeout,
+            stream=stream.value if stream is not None else None,
+            save_audio=False if no_audio else None,
+            machine_id=machine_id,
+            argv=sys.argv[1:],
+        ),
+    )
+    judge = api.quality_plan(config, quality, metric, target)
+    api.check_benchmark(request, judge)
+    check_json_out(json_out)
+    with reserved_stdout(json_out == "-") as data:
+        the_plan = plan(request)
+        out = console()
+        for s in the_plan.skipped:
+            out.print(f"[yellow]skipped[/] {skip_text(s)}")
+        with progress_bar(out, remaining=True) as bar:
+            task = bar.add_task("starting", total=len(the_plan.cases) * request.calls_per_case)
+
+            def progress(case: PlannedCase, n: int) -> None:
+                if n == 0:
+                    bar.update(
+                        task, description=f"{case.engine} · {case.workload} · {case.item.id}"
+                    )
+                else:
+                    bar.advance(task, n)
+
+            def judging(done: int, total: int, label: str) -> None:
+                bar.update(task, completed=done, total=total, description=f"quality · {label}")
+
+            outcome = api.benchmark(
+                request,
+                the_plan,
+                quality=judge,
+                store=store,
+                record=not no_store,
+                progress=progress,
+                quality_progress=judging,
+            )
+        _print_run(outcome, json_out, out, data)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def _print_run(outcome: Outcome, json_out: str | None, out: Console, data: TextIO) -> None:
+    from voxbench.report.terminal import rich_table, terminal_sections
+
+    out.print(rich_table(outcome.doc, width=out.width))
+    for table in terminal_sections(outcome.doc):
+        out.print(table)
+    print_errors(outcome.doc, out)
+    write_outputs(outcome, json_out, out, data)
+
+
+def micro(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer sizes and samples: a CI smoke run.")
+    ] = False,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            "-k",
+            help="Kernels or families, comma-separated: mel, stft, resample, topk, topp, "
+            "temperature, repetition_penalty, pack, unpack; audio, sampling, codes. Default: all.",
+        ),
+    ] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Backends, comma-separated: numpy, scipy, torch, torchaudio, librosa (the "
+            "reference always runs). Default: every installed one."
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="Devices, comma-separated: cpu, cuda, cuda:N (torch backends).")
+    ] = "cpu,cuda",
+    iterations: Annotated[
+        int | None,
+        typer.Option("--iterations", "-n", min=1, help="Measured samples per case [30; quick 10]."),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Warm-up samples per case [3; quick 1].")
+    ] = None,
+    min_sample_ms: Annotated[
+        float | None,
+        typer.Option(help="Shortest sample; tiny kernels loop until a sample lasts this [2; 1]."),
+    ] = None,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="Threads per backend (torch, BLAS, OpenMP); 0: each library's default. "
+            "One keeps libraries' idle workers from stealing each other's cores."
+        ),
+    ] = 1,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Results root folder; OUTPUT/<machine-id>/<run-id>/."),
+    ] = Path("results"),
+    json_out: JsonOption = None,
+    machine_id: MachineOption = None,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+) -> None:
+    """Micro-benchmark kernels speech engines spend time in (no model weights): mel/STFT,
+    resampling, logits sampling, codec-code packing, on numpy/scipy/torch against librosa."""
+    from voxbench import api
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.engines.devices import normalize
+    from voxbench.micro.runner import MicroRequest, plan_micro
+    from voxbench.results.skips import skip_text
+    from voxbench.run.params import parse_list
+
+    request = MicroRequest(
+        kernels=split(kernel) or None,
+        backends=split(backend) or None,
+        devices=list(dict.fromkeys(normalize(d) for d in parse_list(device, "--device"))),
+        quick=quick,
+        samples=iterations,
+        warmup=warmup,
+        min_sample_ms=min_sample_ms,
+        threads=threads,
+        output=output,
+        machine_id=machine_id,
+        argv=sys.argv[1:],
+    )
+    request.settings()  # bad values fail before any measuring
+    check_json_out(json_out)
+    with reserved_stdout(json_out == "-") as data:
+        the_plan = plan_micro(request)
+        out = console()
+        for s in the_plan.skipped:
+            out.print(f"[yellow]skipped[/] {skip_text(s)}")
+        with progress_bar(out) as bar:
+            task = bar.add_task("starting", total=len(the_plan.cases))
+
+            def progress(case: MicroCase, done: bool) -> None:
+                if done:
+                    bar.advance(task)
+                else:
+                    bar.update(task, description=case.id)
+
+            outcome = api.micro_bench(
+                request, the_plan, store=store, record=not no_store, progress=progress
+            )
+        from voxbench.report.micro import micro_rich_table
+
+        out.print(micro_rich_table(outcome.doc, width=out.width))
+        print_errors(outcome.doc, out)
+        write_outputs(outcome, json_out, out, data)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def quality(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
+    metric: MetricOption = None,
+    target: TargetOption = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A voxbench.toml with [targets].")
+    ] = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Judge the audio a finished run saved: pitch, speaker, WER/CER, PESQ/STOI, DNSMOS, MCD..."""
+    from voxbench import api
+    from voxbench.cli.stdio import reserved_stdout
+    from voxbench.report import all_sections
+    from voxbench.report.terminal import section_table
+    from voxbench.results.folder import RunFolder
+
+    RunFolder.open(run_dir)  # a missing or broken document fails before the metrics load
+    judge = api.quality_plan(config, True, metric, target, always=True)
+    assert judge is not None
+    check_json_out(json_out)
+    with reserved_stdout(json_out == "-") as data:
+        out = console()
+        with progress_bar(out) as bar:
+            task = bar.add_task("quality", total=None)
+
+            def judging(done: int, total: int, label: str) -> None:
+                bar.update(task, completed=done, total=total, description=f"quality · {label}")
+
+            outcome = api.judge(run_dir, judge, judging)
+        for section in all_sections(outcome.doc):
+            if section.title.startswith("Quality"):
+                out.print(section_table(section))
+        write_outputs(outcome, json_out, out, data)
