@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import CAL
-from support.cli import assert_one_line_error, voxbench
+from support.cli import terminal_like_sigint, assert_one_line_error, voxbench
 
 
 def test_help_imports_nothing_heavy():
@@ -250,17 +250,6 @@ def test_default_run_covers_builtin_engines_offline(tmp_path):
 
 
 @pytest.mark.slow
-def _terminal_like_sigint() -> None:
-    """Give the child the SIGINT a terminal gives: default handling, not blocked. Children inherit
-    an ignored disposition and a blocked mask from this pytest process; in full-suite runs on CI
-    the signal was once never delivered (the run finished all cases, exit 0), which says nothing
-    about voxbench's own Ctrl-C handling."""
-    import signal
-
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_keeps_the_cases_already_measured(tmp_path):
     import signal
     import time
@@ -287,7 +276,7 @@ def test_ctrl_c_keeps_the_cases_already_measured(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_terminal_like_sigint,
+        preexec_fn=terminal_like_sigint,
     )
     deadline = time.monotonic() + 60
     results = None

@@ -137,6 +137,44 @@ def test_cli_load_prints_levels_and_capacity(tmp_path):
     assert "## Load levels" in report and "## Throughput and latency" in report
 
 
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_levels_already_measured(tmp_path):
+    """Like ``voxbench run``: SIGINT mid-run writes the finished levels (no finished_at), the
+    report, one line on stderr and exit status 130."""
+    import signal
+    import time
+
+    from support.cli import terminal_like_sigint
+
+    with QueueServer(workers=2, service_ms=10) as srv:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "voxbench", "load", "--target", srv.url),
+                *("--rate", "5,5,5", "--duration", "1s", "--warmup", "0s"),
+                *("--no-store", "-o", str(tmp_path), "--machine-id", "m"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=terminal_like_sigint,
+        )
+        deadline = time.monotonic() + 60
+        results = None
+        while time.monotonic() < deadline and results is None:
+            found = list(tmp_path.glob("m/*/results.json"))
+            if found and json.loads(found[0].read_text())["load"]["levels"]:
+                results = found[0]
+            time.sleep(0.02)
+        assert results is not None, "no level finished in time"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted after 1 of 3 levels" in err
+    doc = json.loads(results.read_text())
+    assert len(doc["load"]["levels"]) == 1 and doc["finished_at"] is None
+    assert "## Load levels" in (results.parent / "report.md").read_text()
+
+
 def test_bad_load_options_are_one_line(tmp_path):
     from support.cli import assert_one_line_error, voxbench
 

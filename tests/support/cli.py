@@ -30,3 +30,14 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     assert lines[0].startswith("voxbench: error: ")
     for needle in needles:
         assert needle in lines[0]
+
+
+def terminal_like_sigint() -> None:
+    """``preexec_fn`` giving a child the SIGINT a terminal gives: default handling, not blocked.
+    Children inherit an ignored disposition and a blocked mask from this pytest process; in
+    full-suite runs on CI the signal was once never delivered (the run finished all cases, exit 0),
+    which says nothing about voxbench's own Ctrl-C handling."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -8,30 +8,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from voxbench.cli.common import StoreOption, console, split
 from voxbench.errors import ConfigError
 
-STORE_OPTION_HELP = (
-    "Results store: a SQLite file or postgresql://... "
-    "[$VOXBENCH_STORE, else ~/.local/share/voxbench/results.sqlite]."
-)
-StoreOpt = Annotated[str | None, typer.Option("--store", help=STORE_OPTION_HELP)]
-
-
-def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
     from rich.console import Console
 
-    console = Console(stderr=stderr)
-    if not console.is_terminal:  # a log or CI: do not squeeze tables into 80 columns
-        console = Console(stderr=stderr, width=200)
-    return console
+    from voxbench.analysis.compare import RunNoise
+    from voxbench.results.document import ResultDocument
+
+StoreOpt = StoreOption
+
+
+def _console(stderr: bool = False) -> Console:
+    return console(stderr=stderr)
 
 
 def _split(values: list[str] | None) -> list[str]:
-    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
+    return split(values)
 
 
 def _write_text(target: str, text: str) -> None:
@@ -228,7 +226,9 @@ def compare(
         raise typer.Exit(1)
 
 
-def _run_noise(store, base, candidate, metrics):  # type: ignore[no-untyped-def]
+def _run_noise(
+    store: str | None, base: ResultDocument, candidate: ResultDocument, metrics: tuple[str, ...]
+) -> dict[tuple[str, str], RunNoise] | None:
     """Between-run noise per base case from the store; none when there is no usable store (an
     explicit --store that fails is an error)."""
     from voxbench.analysis.compare import noise_from_store

@@ -84,7 +84,7 @@ class PiperEngine(BaseEngine):
         known = {f.name for f in dataclasses.fields(SynthesisConfig)}
         if unknown := sorted(set(given) - known):
             raise ConfigError(f"this piper-tts has no synthesis setting {', '.join(unknown)}")
-        return SynthesisConfig(**given)
+        return SynthesisConfig(**given)  # type: ignore[arg-type]  # floats, checked by name above
 
     def load(self) -> None:
         """Load the ONNX model into an onnxruntime session (the cold start)."""

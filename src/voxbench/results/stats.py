@@ -8,13 +8,16 @@ Hyndman & Fan 1996). The 95% interval of the median is a percentile bootstrap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261123
 
 
-def median_ci95(values: Sequence[float]) -> tuple[float, float] | None:
+def median_ci95(values: Sequence[float] | npt.ArrayLike) -> tuple[float, float] | None:
     """Percentile-bootstrap 95% confidence interval of the median, or None for fewer than 2 values."""
     import numpy as np
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voxbench.engine import InputKind
 from voxbench.errors import ConfigError
 from voxbench.workloads.base import Workload, WorkloadItem
 
@@ -46,7 +47,7 @@ def _jsonl_items(path: Path) -> tuple[WorkloadItem, ...]:
 def _file_items(paths: list[Path]) -> tuple[WorkloadItem, ...]:
     items = []
     for p in sorted(paths):
-        kind = "midi" if p.suffix.lower() in MIDI_SUFFIXES else "audio"
+        kind: InputKind = "midi" if p.suffix.lower() in MIDI_SUFFIXES else "audio"
         items.append(WorkloadItem(id=p.stem, kind=kind, path=p.resolve()))
     return tuple(items)
 
