@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import CAL
-from support.cli import terminal_like_sigint, assert_one_line_error, voxbench
+from support.cli import assert_one_line_error, terminal_like_sigint, voxbench
 
 
 def test_help_imports_nothing_heavy():

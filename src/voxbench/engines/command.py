@@ -28,10 +28,12 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from voxbench import wav
 from voxbench.engine import BaseEngine, Chunk, InputKind, Output, OutputKind, stage
 from voxbench.errors import ConfigError, EngineFailed, EngineUnavailable
+from voxbench.wav import RawDecoder
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: listing engines must not pay for numpy
@@ -132,175 +134,23 @@ def _parse_word(word: str) -> tuple[Part, ...]:
 # --- decoding what the program wrote -------------------------------------------------------------
 
 
-class _Decoder(Protocol):
-    sample_rate: int | None
-
-    def feed(self, data: bytes) -> np.ndarray: ...
-
-    def finish(self) -> None: ...
+# Errors of a WAV stdout say whose bytes they were; an empty stdout is reported by the engine.
+STDOUT_NOT_WAV = "the command's stdout is not WAV voxbench reads"
 
 
-class RawDecoder:
-    """Signed 16-bit little-endian mono PCM, fed in pieces of any length."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.sample_rate: int | None = sample_rate
-        self._carry = b""
-
-    def feed(self, data: bytes) -> np.ndarray:
-        """The whole samples in ``data`` (plus a byte carried from the last piece), as float32."""
-        import numpy as np
-
-        data = self._carry + data
-        usable = len(data) - len(data) % 2
-        self._carry = data[usable:]
-        return np.frombuffer(data, dtype="<i2", count=usable // 2).astype(np.float32) / 32768.0
-
-    def finish(self) -> None:
-        """Nothing to check: a trailing odd byte is half a sample and is dropped."""
-
-
-@dataclass(frozen=True)
-class _WavFormat:
-    encoding: str  # "pcm" or "float"
-    channels: int
-    sample_rate: int
-    bits: int
-
-    @property
-    def frame_bytes(self) -> int:
-        return self.channels * self.bits // 8
-
-
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what writers put in size fields they cannot know on a pipe
-
-
-class WavDecoder:
-    """A RIFF/WAVE stream fed in pieces: header first, then mono float32 audio as it arrives.
-
-    Size fields are trusted only as an upper bound: a writer on a pipe cannot seek back to fix
-    them, so it writes 0, 0xFFFFFFFF or a guess (espeak-ng 1.51 writes 0x7FFFF000), and the
-    audio simply ends at end of file.
-    """
+class WavDecoder(wav.WavDecoder):
+    """The decoder of a WAV stdout: :class:`voxbench.wav.WavDecoder`, errors naming stdout."""
 
     def __init__(self) -> None:
-        self.sample_rate: int | None = None
-        self._buffer = bytearray()
-        self._format: _WavFormat | None = None
-        self._riff_checked = False
-        self._in_data = False
-        self._data_left: int | None = None  # None: until end of file
-        self._seen = 0
-
-    def feed(self, data: bytes) -> np.ndarray:
-        """The whole frames available so far (possibly none), as float32 mono."""
-        import numpy as np
-
-        self._seen += len(data)
-        self._buffer += data
-        if not self._in_data:
-            self._parse_header()
-            if not self._in_data:
-                return np.zeros(0, dtype=np.float32)
-        return self._take_frames()
-
-    def finish(self) -> None:
-        """Raise EngineFailed when the stream ended before its audio began."""
-        if self._in_data:
-            return
-        if self._seen == 0:
-            raise EngineFailed("command wrote no audio to stdout")
-        if not self._riff_checked:
-            raise EngineFailed(
-                f"the command's stdout is not WAV (it starts with {bytes(self._buffer[:12])!r})"
-            )
-        raise EngineFailed(
-            f"the command's stdout is not a complete WAV stream (no 'data' chunk in "
-            f"{self._seen} bytes)"
-        )
-
-    def _parse_header(self) -> None:
-        buf = self._buffer
-        if not self._riff_checked:
-            if len(buf) < 12:
-                return
-            if buf[:4] not in (b"RIFF", b"RF64") or buf[8:12] != b"WAVE":
-                raise EngineFailed(
-                    f"the command's stdout is not WAV (it starts with {bytes(buf[:12])!r})"
-                )
-            del buf[:12]
-            self._riff_checked = True
-        while len(buf) >= 8:
-            chunk_id, size = bytes(buf[:4]), int.from_bytes(buf[4:8], "little")
-            if chunk_id == b"data":
-                if self._format is None:
-                    raise EngineFailed(
-                        "the command's WAV stream has no 'fmt ' chunk before its data"
-                    )
-                del buf[:8]
-                self._in_data = True
-                self._data_left = None if size in _UNKNOWN_SIZES else size
-                return
-            padded = size + size % 2  # RIFF chunks are word-aligned
-            if len(buf) < 8 + padded:
-                return  # wait for the rest of this chunk
-            if chunk_id == b"fmt ":
-                self._format = _parse_fmt(bytes(buf[8 : 8 + size]))
-                self.sample_rate = self._format.sample_rate
-            del buf[: 8 + padded]
-
-    def _take_frames(self) -> np.ndarray:
-        fmt = self._format
-        assert fmt is not None
-        available = len(self._buffer)
-        if self._data_left is not None:
-            available = min(available, self._data_left)
-        take = available - available % fmt.frame_bytes
-        raw = bytes(self._buffer[:take])
-        del self._buffer[:take]
-        if self._data_left is not None:
-            self._data_left -= take
-            if self._data_left < fmt.frame_bytes:
-                self._buffer.clear()  # what follows the data chunk (LIST...) is not audio
-        return _to_mono_float(raw, fmt)
+        super().__init__(context=STDOUT_NOT_WAV)
 
 
-def _parse_fmt(body: bytes) -> _WavFormat:
-    if len(body) < 16:
-        raise EngineFailed("the command's WAV stream has a truncated 'fmt ' chunk")
-    tag = int.from_bytes(body[0:2], "little")
-    channels = int.from_bytes(body[2:4], "little")
-    rate = int.from_bytes(body[4:8], "little")
-    bits = int.from_bytes(body[14:16], "little")
-    if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the GUID
-        tag = int.from_bytes(body[24:26], "little")
-    encoding = {1: "pcm", 3: "float"}.get(tag)
-    supported = {"pcm": (8, 16, 24, 32), "float": (32, 64)}
-    if encoding is None or bits not in supported[encoding] or channels < 1 or rate < 1:
-        raise EngineFailed(
-            f"the command's WAV stream is format {tag:#x}, {bits}-bit, {channels} channel(s) at "
-            f"{rate} Hz: voxbench reads 8/16/24/32-bit PCM and 32/64-bit float"
-        )
-    return _WavFormat(encoding=encoding, channels=channels, sample_rate=rate, bits=bits)
-
-
-def _to_mono_float(raw: bytes, fmt: _WavFormat) -> np.ndarray:
-    import numpy as np
-
-    if fmt.encoding == "float":
-        samples = np.frombuffer(raw, dtype="<f4" if fmt.bits == 32 else "<f8").astype(np.float32)
-    elif fmt.bits == 8:  # the one unsigned PCM width
-        samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif fmt.bits == 24:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        value = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        samples = ((value << 8) >> 8).astype(np.float32) / 2.0**23  # shifts sign-extend
-    else:
-        width = "<i2" if fmt.bits == 16 else "<i4"
-        samples = np.frombuffer(raw, dtype=width).astype(np.float32) / 2.0 ** (fmt.bits - 1)
-    if fmt.channels == 1:
-        return samples
-    return samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
+def _check_end(decoder: wav.WavDecoder) -> None:
+    """Check the end of stdout: no audio at all is the program's failure (as an empty ``{out}``
+    is); a header cut short is bad WAV, which the decoder reports."""
+    if decoder.samples == 0 and (decoder.bytes_fed == 0 or decoder.started):
+        raise EngineFailed("command wrote no audio to stdout")
+    decoder.finish()
 
 
 def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
@@ -567,7 +417,7 @@ class CommandEngine(BaseEngine):
             raise _exit_error(proc.returncode, err)
         return out
 
-    def _decoder(self) -> _Decoder:
+    def _decoder(self) -> wav.WavDecoder:
         if self.stdout == "raw":
             assert self.sample_rate is not None
             return RawDecoder(self.sample_rate)
@@ -592,9 +442,7 @@ class CommandEngine(BaseEngine):
             return Output(audio=audio, sample_rate=rate)
         decoder = self._decoder()
         audio = decoder.feed(stdout)
-        decoder.finish()
-        if len(audio) == 0 or decoder.sample_rate is None:
-            raise EngineFailed("command wrote no audio to stdout")
+        _check_end(decoder)
         return Output(audio=audio, sample_rate=decoder.sample_rate)
 
     def close(self) -> None:
@@ -648,12 +496,10 @@ class StreamingCommandEngine(CommandEngine):
     ) -> Iterator[Chunk]:
         decoder = self._decoder()
         assert proc.stdout is not None
-        chunks = 0
         try:
             for data in _read_blocks(proc.stdout, deadline):
                 audio = decoder.feed(data)
                 if len(audio) and decoder.sample_rate:
-                    chunks += 1
                     yield Chunk(audio=audio, sample_rate=decoder.sample_rate)
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             returncode = proc.wait(timeout=left)
@@ -663,6 +509,4 @@ class StreamingCommandEngine(CommandEngine):
             _stop(proc)  # also when the stream is abandoned: the program must not outlive it
         if returncode != 0:
             raise _exit_error(returncode, _tail(stderr))
-        decoder.finish()
-        if chunks == 0:
-            raise EngineFailed("command wrote no audio to stdout")
+        _check_end(decoder)

@@ -15,221 +15,34 @@ from __future__ import annotations
 import math
 import os
 import re
-import struct
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from voxbench.engine import BaseEngine, Chunk, InputKind, Output, record_stage, stage
 from voxbench.errors import ConfigError, EngineFailed
+from voxbench.wav import RawDecoder, WavDecoder, WavFormat, pcm16_format
 
 if TYPE_CHECKING:
     import httpx
-    import numpy as np  # imported where used: listing engines must not pay for numpy
 
 DEFAULT_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
 FORMATS = ("wav", "pcm")
 _PROBE_TIMEOUT_S = 10.0
 _ERROR_BODY_CHARS = 200
-
-# --- WAV decoding --------------------------------------------------------------------------------
-
-_WAVE_PCM = 1
-_WAVE_FLOAT = 3
-_WAVE_EXTENSIBLE = 0xFFFE
-# Streaming servers cannot know the length up front and write one of these as the data size.
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
-# Longer fmt chunks are not WAV: refusing them keeps a corrupt header from buffering megabytes.
-_MAX_FMT_BYTES = 1024
-
-# (format tag, bits per sample) → (numpy dtype the samples are read as, zero offset, full scale).
-# 24-bit samples are widened to int32 first (see _decode_frames), hence the int32 scale.
-_ENCODINGS: dict[tuple[int, int], tuple[str, float, float]] = {
-    (_WAVE_PCM, 8): ("u1", 128.0, 128.0),
-    (_WAVE_PCM, 16): ("<i2", 0.0, 32768.0),
-    (_WAVE_PCM, 24): ("<i4", 0.0, 2.0**31),
-    (_WAVE_PCM, 32): ("<i4", 0.0, 2.0**31),
-    (_WAVE_FLOAT, 32): ("<f4", 0.0, 1.0),
-    (_WAVE_FLOAT, 64): ("<f8", 0.0, 1.0),
-}
-
-
-@dataclass(frozen=True)
-class WavFormat:
-    """How the samples of a WAV ``data`` chunk (or of raw PCM) are laid out."""
-
-    tag: int
-    channels: int
-    sample_rate: int
-    bits: int
-
-    @property
-    def frame_bytes(self) -> int:
-        """Bytes of one sample of every channel."""
-        return self.channels * self.bits // 8
-
-
-def pcm16_format(sample_rate: int) -> WavFormat:
-    """Raw 16-bit little-endian mono, as OpenAI's ``response_format: "pcm"`` sends it."""
-    return WavFormat(tag=_WAVE_PCM, channels=1, sample_rate=sample_rate, bits=16)
-
-
-def _bad_audio(reason: str) -> EngineFailed:
-    return EngineFailed(f"bad audio: {reason}")
-
-
-def _parse_fmt(body: bytes) -> WavFormat:
-    """The ``fmt `` chunk's body, checked to be an encoding :func:`_decode_frames` can read."""
-    if len(body) < 16:
-        raise _bad_audio(f"WAV fmt chunk is {len(body)} bytes, expected at least 16")
-    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
-    if tag == _WAVE_EXTENSIBLE and len(body) >= 26:
-        # The real format is the first two bytes of the SubFormat GUID.
-        (tag,) = struct.unpack_from("<H", body, 24)
-    if (tag, bits) not in _ENCODINGS:
-        raise _bad_audio(
-            f"unsupported WAV encoding (format tag {tag}, {bits}-bit); "
-            "expected integer PCM (8/16/24/32-bit) or IEEE float (32/64-bit)"
-        )
-    if channels < 1 or rate < 1:
-        raise _bad_audio(f"WAV header says {channels} channels at {rate} Hz")
-    return WavFormat(tag=tag, channels=channels, sample_rate=rate, bits=bits)
-
-
-def _decode_frames(data: bytes, fmt: WavFormat) -> np.ndarray:
-    """Whole frames of ``fmt`` as float32 mono (channels averaged), full scale at ±1."""
-    import numpy as np
-
-    dtype, offset, scale = _ENCODINGS[(fmt.tag, fmt.bits)]
-    if fmt.bits == 24:
-        # Put each 3-byte sample in the top of an int32, so the sign comes along.
-        wide = np.zeros((len(data) // 3, 4), dtype=np.uint8)
-        wide[:, 1:] = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
-        data = wide.tobytes()
-    samples = np.frombuffer(data, dtype=dtype).astype(np.float32)
-    if offset:
-        samples -= offset
-    samples /= scale
-    if fmt.channels > 1:
-        samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
-    return samples
-
-
-class WavStreamDecoder:
-    """Turns a WAV body, fed in pieces of any size, into float32 mono samples as soon as possible.
-
-    The RIFF header may arrive split anywhere; chunks other than ``fmt `` and ``data`` are skipped;
-    a data size of 0 or 0xFFFFFFFF means "until the body ends"; a partial frame waits for the next
-    piece. Given ``raw``, there is no header: every byte is audio in that format (``pcm``).
-    """
-
-    def __init__(self, raw: WavFormat | None = None) -> None:
-        self.format: WavFormat | None = raw
-        self.samples = 0
-        self._in_data = raw is not None
-        self._riff_seen = False
-        self._head = bytearray()  # header bytes not parsed yet
-        self._skip = 0  # bytes of an unneeded chunk still to drop
-        self._left: int | None = None  # data bytes still to come; None: up to the end of the body
-        self._carry = b""  # the start of a frame whose other bytes have not arrived yet
-        self._fed = 0
-
-    @property
-    def sample_rate(self) -> int | None:
-        """The audio's rate once the header has been read."""
-        return self.format.sample_rate if self.format else None
-
-    def feed(self, data: bytes) -> np.ndarray:
-        """Take the next piece of the body; return the samples it completed (maybe none)."""
-        import numpy as np
-
-        self._fed += len(data)
-        if not self._in_data:
-            self._head += data
-            data = self._parse_header()
-            if not self._in_data:
-                return np.zeros(0, dtype=np.float32)
-        if self._left is not None:
-            # Bytes after a data chunk of known size are trailing chunks (LIST...), not audio.
-            data = data[: self._left]
-            self._left -= len(data)
-        fmt = self.format
-        assert fmt is not None
-        data = self._carry + data
-        whole = len(data) - len(data) % fmt.frame_bytes
-        self._carry = data[whole:]
-        audio = _decode_frames(data[:whole], fmt)
-        self.samples += len(audio)
-        return audio
-
-    def finish(self) -> None:
-        """Check that the body held audio; raise the reason when it did not.
-
-        A partial frame left at the end is dropped: it is at most a few bytes of one sample.
-        """
-        if not self._in_data:
-            if self._fed == 0:
-                raise _bad_audio("the response body was empty")
-            raise _bad_audio(f"the body ended inside the WAV header ({self._fed} bytes)")
-        if self.samples == 0:
-            raise _bad_audio("the response held no audio samples")
-
-    def _parse_header(self) -> bytes:
-        """Consume header bytes; once the ``data`` chunk starts, return the bytes after its header."""
-        head = self._head
-        while True:
-            if self._skip:
-                dropped = min(self._skip, len(head))
-                del head[:dropped]
-                self._skip -= dropped
-                if self._skip:
-                    return b""
-            if not self._riff_seen:
-                if not self._check_riff():
-                    return b""
-                continue
-            if len(head) < 8:
-                return b""
-            chunk_id = bytes(head[:4])
-            (size,) = struct.unpack_from("<I", head, 4)
-            if chunk_id == b"data":
-                return self._start_data(size)
-            if chunk_id == b"fmt ":
-                if size > _MAX_FMT_BYTES:
-                    raise _bad_audio(f"WAV fmt chunk claims {size} bytes")
-                if len(head) < 8 + size:
-                    return b""
-                self.format = _parse_fmt(bytes(head[8 : 8 + size]))
-                del head[: 8 + size]
-                self._skip = size & 1  # chunks are padded to an even size
-                continue
-            del head[:8]
-            self._skip = size + (size & 1)
-
-    def _check_riff(self) -> bool:
-        """Consume the 12-byte RIFF/WAVE preamble; False while it is incomplete."""
-        head = self._head
-        if len(head) >= 4 and head[:4] not in (b"RIFF", b"RF64"):
-            raise _bad_audio(f"not a WAV stream (it starts with {bytes(head[:8])!r})")
-        if len(head) < 12:
-            return False
-        if head[8:12] != b"WAVE":
-            raise _bad_audio(f"RIFF file of type {bytes(head[8:12])!r}, not WAVE")
-        del head[:12]
-        self._riff_seen = True
-        return True
-
-    def _start_data(self, size: int) -> bytes:
-        if self.format is None:
-            raise _bad_audio("WAV data chunk before its fmt chunk")
-        rest = bytes(self._head[8:])
-        self._head.clear()
-        self._left = None if size in _UNKNOWN_SIZES else size
-        self._in_data = True
-        return rest
+# The decoder's name here before it moved to voxbench.wav, kept for code that imports it.
+WavStreamDecoder = WavDecoder
+__all__ = [
+    "DEFAULT_KEY_ENVS",
+    "FORMATS",
+    "OpenAISpeechEngine",
+    "WavFormat",
+    "WavStreamDecoder",
+    "parse_server_timing",
+    "pcm16_format",
+]
 
 
 # --- Server-Timing -------------------------------------------------------------------------------
@@ -416,10 +229,10 @@ class OpenAISpeechEngine(BaseEngine):
                 yield Chunk(audio=audio, sample_rate=decoder.sample_rate)
         decoder.finish()
 
-    def _decoder(self) -> WavStreamDecoder:
+    def _decoder(self) -> WavDecoder:
         if self.response_format == "pcm":
-            return WavStreamDecoder(raw=pcm16_format(self.pcm_sample_rate))
-        return WavStreamDecoder()
+            return RawDecoder(self.pcm_sample_rate)
+        return WavDecoder()
 
     def _payload(self, text: str, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
