@@ -20,36 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxbench.errors import ConfigError
+from voxbench.results.keys import case_key
+from voxbench.results.metrics import CATALOGUE, Metric
 
 if TYPE_CHECKING:
     from voxbench.results.document import Case, ResultDocument
 
-# metric -> (unit, higher_is_better)
-METRICS: dict[str, tuple[str, bool]] = {
-    "latency_ms": ("ms", False),
-    "rtf": ("", False),
-    "rtfx": ("", True),
-    "ttfa_ms": ("ms", False),
-    "items_per_second": ("1/s", True),
-    "peak_rss_mb": ("MiB", False),
-    "peak_gpu_mb": ("MiB", False),
-    "cold_start_ms": ("ms", False),
-}
+METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE if m.aggregate}
+"""The metrics aggregation puts side by side (catalogue entries with ``aggregate``), by name."""
 DEFAULT_TABLES = ("latency_ms", "rtfx")
 
 
 def case_metrics(c: Case) -> dict[str, float | None]:
-    """The figures of one case that aggregation compares."""
-    return {
-        "latency_ms": c.latency_ms.median if c.latency_ms else None,
-        "rtf": c.rtf,
-        "rtfx": c.rtfx,
-        "ttfa_ms": c.ttfa_ms.median if c.ttfa_ms else None,
-        "items_per_second": c.items_per_second,
-        "peak_rss_mb": c.peak_rss_mb,
-        "peak_gpu_mb": c.peak_gpu_mb,
-        "cold_start_ms": c.cold_start_ms,
-    }
+    """The figures of one case that aggregation compares, by metric name."""
+    return {name: m.of_case(c) for name, m in METRICS.items()}
 
 
 @dataclass
@@ -90,14 +74,16 @@ class Aggregate:
         data = asdict(self)
         for m, obj in zip(data["machines"], self.machines, strict=True):
             m["label"] = obj.label
-        data["metrics"] = {k: {"unit": u, "higher_is_better": h} for k, (u, h) in METRICS.items()}
+        data["metrics"] = {
+            k: {"unit": m.unit, "higher_is_better": m.higher_is_better} for k, m in METRICS.items()
+        }
         return data
 
 
 def _speedup(metric: str, base: float | None, value: float | None) -> float | None:
     if base is None or value is None or base <= 0 or value <= 0:
         return None
-    return value / base if METRICS[metric][1] else base / value
+    return value / base if METRICS[metric].higher_is_better else base / value
 
 
 def aggregate(
@@ -106,8 +92,6 @@ def aggregate(
     """Group documents by machine, take each machine's newest figure per case, and compute
     speedups against ``baseline`` (default: the first machine). Also returns, per machine, the
     documents whose cases were used."""
-    from voxbench.analysis.compare import case_key
-
     by_machine: dict[str, list[tuple[Path, ResultDocument]]] = {}
     for path, doc in docs:
         by_machine.setdefault(doc.environment.machine_id, []).append((path, doc))
@@ -165,14 +149,14 @@ def markdown(agg: Aggregate, tables: tuple[str, ...] = DEFAULT_TABLES) -> str:
         gpus = ", ".join(m.gpus) or "–"
         lines.append(f"| {m.machine_id} | {gpus} | {m.cpu_model} | {', '.join(m.runs)} |")
     for metric in tables:
-        unit = METRICS[metric][0]
+        unit = METRICS[metric].unit
         if not any(
             r.values.get(m.machine_id, {}).get(metric) is not None
             for r in agg.rows
             for m in agg.machines
         ):
             continue
-        better = "higher is better" if METRICS[metric][1] else "lower is better"
+        better = "higher is better" if METRICS[metric].higher_is_better else "lower is better"
         lines += ["", f"## {metric}" + (f" ({unit})" if unit else "") + f", {better}", ""]
         lines.append("| case | " + " | ".join(m.label for m in agg.machines) + " |")
         lines.append("|---|" + "---:|" * len(agg.machines))

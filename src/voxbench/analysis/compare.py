@@ -25,9 +25,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from voxbench.errors import ConfigError
+from voxbench.results.keys import case_key, keyed_levels
+from voxbench.results.metrics import BY_NAME, CATALOGUE, Metric
 
 if TYPE_CHECKING:
-    from voxbench.results.document import Case, ResultDocument
+    from rich.table import Table
+
+    from voxbench.results.document import Case, LoadLevel, ResultDocument
     from voxbench.results.store.core import Store
 
 Verdict = Literal["improved", "regressed", "unchanged", "info"]
@@ -35,17 +39,14 @@ CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 20261123
 
-# metric -> (unit, gated: gets a verdict)
-METRICS: dict[str, tuple[str, bool]] = {
-    "latency_ms": ("ms", True),
-    "rtf": ("", True),
-    "ttfa_ms": ("ms", True),
-    "errors": ("", True),
-    "peak_rss_mb": ("MiB", False),
-    "peak_gpu_mb": ("MiB", False),
-    "cold_start_ms": ("ms", False),
-}
+METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE if m.compare}
+"""The metrics compare reads (catalogue entries with ``compare`` set), by name; the gated ones
+get a verdict, the others a plain delta."""
 DEFAULT_METRICS = tuple(METRICS)
+# a load level is compared on the figures it keeps raw per-request samples of (latency, ttfa):
+# its other distributions are summaries without samples, stored but never gated
+_LEVEL_METRICS = tuple(m for m in METRICS.values() if m.level_samples)
+_ERRORS = BY_NAME["errors"]
 
 
 def parse_threshold(text: str) -> float:
@@ -106,10 +107,8 @@ class CaseChange:
     @property
     def verdict(self) -> Verdict:
         found = {m.verdict for m in self.metrics}
-        for v in ("regressed", "improved", "unchanged"):
-            if v in found:
-                return v  # type: ignore[return-value]
-        return "info"
+        worst_first: tuple[Verdict, ...] = ("regressed", "improved", "unchanged")
+        return next((v for v in worst_first if v in found), "info")
 
 
 @dataclass
@@ -159,63 +158,33 @@ class Comparison:
         return data
 
 
-def case_key(c: Case, ignore: frozenset[str] = frozenset()) -> str:
-    """The stable key two runs' cases are matched on: engine, workload, input, parameters (less
-    ``ignore``), batch size and device, written like ``Case.id``."""
-    p = ",".join(f"{k}={v}" for k, v in sorted(c.params.items()) if k not in ignore)
-    b = f"batch={c.batch_size}" if c.batch_size > 1 else ""
-    return "/".join(x for x in (c.engine, c.workload, c.input_id, p, b, c.device) if x)
-
-
 def _case_unit(c: Case) -> Unit:
-    s = c.samples
-    samples: dict[str, list[float]] = {"latency_ms": list(s.latency_ms)}
-    if s.ttfa_ms:
-        samples["ttfa_ms"] = list(s.ttfa_ms)
-    if s.latency_ms and len(s.audio_seconds) == len(s.latency_ms) and all(s.audio_seconds):
-        samples["rtf"] = [
-            lat / 1000 / a for lat, a in zip(s.latency_ms, s.audio_seconds, strict=True)
-        ]
     return Unit(
         label=c.id,
-        samples=samples,
-        points={
-            "latency_ms": c.latency_ms.median if c.latency_ms else None,
-            "ttfa_ms": c.ttfa_ms.median if c.ttfa_ms else None,
-            "rtf": c.rtf,
-            "peak_rss_mb": c.peak_rss_mb,
-            "peak_gpu_mb": c.peak_gpu_mb,
-            "cold_start_ms": c.cold_start_ms,
-        },
-        errors=c.error_count,
+        samples={m.name: m.samples_of_case(c) for m in METRICS.values()},
+        points={m.name: m.of_case(c) for m in METRICS.values()},
+        errors=int(_ERRORS.of_case(c) or 0),
+    )
+
+
+def _level_unit(key: str, lv: LoadLevel) -> Unit:
+    return Unit(
+        label=key,
+        samples={m.name: m.samples_of_level(lv) for m in _LEVEL_METRICS},
+        points={m.name: m.of_level(lv) for m in _LEVEL_METRICS},
+        errors=int(_ERRORS.of_level(lv) or 0),
     )
 
 
 def units(doc: ResultDocument, ignore: frozenset[str] = frozenset()) -> dict[str, Unit]:
-    """Everything comparable in a document, by key: its cases, or a load run's levels
-    (key ``load/<workload>/<level>``, samples from each level's raw per-request figures)."""
+    """Everything comparable in a document, by key (:func:`~voxbench.results.keys.case_key`):
+    its cases, or a load run's levels (key ``load/<workload>/<level>``, samples from each level's
+    raw per-request figures)."""
     out: dict[str, Unit] = {}
     for c in doc.cases:
         out.setdefault(case_key(c, ignore), _case_unit(c))
-    if doc.load is not None:
-        workload = str(doc.load.settings.get("workload", "load"))
-        for level in doc.load.levels:
-            label = f"load/{workload}/{level.get('label')}"
-            raw = level.get("samples") or {}
-            out.setdefault(
-                label,
-                Unit(
-                    label=label,
-                    samples={
-                        k: [float(v) for v in raw.get(k) or []] for k in ("latency_ms", "ttfa_ms")
-                    },
-                    points={
-                        "latency_ms": (level.get("latency_ms") or {}).get("p50"),
-                        "ttfa_ms": (level.get("ttfa_ms") or {}).get("p50"),
-                    },
-                    errors=int(sum((level.get("errors") or {}).values())),
-                ),
-            )
+    for key, lv in keyed_levels(doc.load):
+        out.setdefault(key, _level_unit(key, lv))
     return out
 
 
@@ -316,7 +285,7 @@ def compare_metric(
 ) -> MetricChange | None:
     """One metric of one matched case, or None when neither side has it. ``noise`` (between-run
     noise of the base's configuration, from the store) widens the interval."""
-    unit, gated = METRICS[metric]
+    unit, gated = METRICS[metric].unit, METRICS[metric].gated
     if metric == "errors":
         verdict: Verdict = "unchanged"
         if b.errors == 0 and c.errors > 0:
@@ -334,8 +303,8 @@ def compare_metric(
     if len(bs) >= 2 and len(cs) >= 2 and gated:
         import numpy as np
 
-        bv, cv = float(np.median(bs)), float(np.median(cs))
-        if bv <= 0:
+        bm, cm = float(np.median(bs)), float(np.median(cs))
+        if bm <= 0:
             return None
         ratio, lo, hi = ratio_ci(bs, cs, confidence)
         if noise is not None and ratio > 0 and lo > 0:
@@ -344,18 +313,18 @@ def compare_metric(
         verdict = _verdict(low, high, threshold)
         noisy = verdict == "unchanged" and (low < -threshold or high > threshold)
         return MetricChange(
-            metric, unit, bv, cv, cv - bv, change, low, high, _mann_whitney(bs, cs),
+            metric, unit, bm, cm, cm - bm, change, low, high, _mann_whitney(bs, cs),
             len(bs), len(cs), verdict, noisy, noise.sigma if noise else None,
             noise.runs if noise else 0,
         )  # fmt: skip
     if bv is None or cv is None:
         return None
-    change = cv / bv - 1 if bv else None
+    rel = cv / bv - 1 if bv else None
     verdict = "info"
-    if gated and change is not None:
-        verdict = _verdict(change, change, threshold)
+    if gated and rel is not None:
+        verdict = _verdict(rel, rel, threshold)
     return MetricChange(
-        metric, unit, bv, cv, cv - bv, change, None, None, None, len(bs), len(cs), verdict
+        metric, unit, bv, cv, cv - bv, rel, None, None, None, len(bs), len(cs), verdict
     )
 
 
@@ -425,8 +394,9 @@ def noise_from_store(
     machine = base.environment.machine_id
     for c in base.cases:
         for metric in metrics:
-            if metric not in ("latency_ms", "rtf", "ttfa_ms"):
-                continue
+            spec = METRICS.get(metric)
+            if spec is None or not (spec.gated and spec.column):
+                continue  # no interval to widen, or no series of it in the store
             series = store.case_series(c.engine, metric=metric, case_id=c.id, machine=machine)
             values = [p.value for p in series if p.run_id not in exclude][-NOISE_RUNS:]
             found = run_noise(values)
@@ -501,7 +471,7 @@ def _noise_note(cmp: Comparison) -> str:
 def _change(m: MetricChange) -> str:
     if m.metric == "errors":
         return f"{int(m.delta or 0):+d}"
-    if METRICS[m.metric][1]:
+    if METRICS[m.metric].gated:
         return _pct(m.change)
     return "–" if m.delta is None else f"{m.delta:+.1f} {m.unit}".strip()
 
@@ -552,7 +522,7 @@ def markdown(cmp: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rich_table(cmp: Comparison):  # type: ignore[no-untyped-def]
+def rich_table(cmp: Comparison) -> Table:
     """The comparison as a rich Table for the terminal."""
     from rich.table import Table
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voxbench.errors import ConfigError
+from voxbench.results.store import METRICS
 
 if TYPE_CHECKING:
     from voxbench.results.store.core import SeriesPoint, Store
@@ -167,8 +168,6 @@ def build_history(
     min_shift: float = 0.05,
 ) -> History:
     """Read the series from the store and mark change points per case."""
-    from voxbench.results.store import METRICS
-
     series = store.case_series(
         engine, metric=metric, workload=workload, case_id=case_id, machine=machine, since=since
     )
@@ -218,7 +217,7 @@ def build_history(
                 }
             )
         cases.append(ch)
-    unit = METRICS[metric][1]
+    unit = METRICS[metric].unit
     return History(engine, metric, unit, min_shift, cases)
 
 
@@ -262,9 +261,7 @@ def rich_tables(hist: History, last: int | None = None) -> list[Any]:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from voxbench.results.store import METRICS
-
-    return METRICS[metric][2]
+    return METRICS[metric].higher_is_better
 
 
 def svg(hist: History, width: int = 760, panel_height: int = 220) -> str:

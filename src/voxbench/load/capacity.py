@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from voxbench.errors import ConfigError
+from voxbench.results.document import LoadLevel, Percentiles
 
 _CLAUSE = re.compile(
     r"^\s*(?P<metric>[a-z_]+?)(?:_p(?P<pct>\d+(?:[._]\d+)?))?\s*(?P<op><=|<|>=|>)\s*"
     r"(?P<value>[\d.]+)\s*(?P<unit>ms|s|%)?\s*$"
 )
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_DIST_METRICS = {"ttfa": "ttfa_ms", "latency": "latency_ms", "ttfb": "ttfb_ms", "rtf": "rtf"}
-_RATE_METRICS = {"error_rate", "stall_rate"}
+# SLO metric -> the level's distribution it is a percentile of
+_DIST_METRICS: dict[str, Callable[[LoadLevel], Percentiles | None]] = {
+    "ttfa": lambda lv: lv.ttfa_ms,
+    "latency": lambda lv: lv.latency_ms,
+    "ttfb": lambda lv: lv.ttfb_ms,
+    "rtf": lambda lv: lv.rtf,
+}
+# SLO metric -> the level's fraction; a level without streamed responses has no stalls
+_RATE_METRICS: dict[str, Callable[[LoadLevel], float | None]] = {
+    "error_rate": lambda lv: lv.error_rate,
+    "stall_rate": lambda lv: lv.stalls.stall_rate if lv.stalls else 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -28,15 +40,15 @@ class Clause:
     op: str
     bound: float  # in the metric's own unit: ms for times, a fraction for rates
 
-    def value(self, level: dict[str, Any]) -> float | None:
+    def value(self, level: LoadLevel) -> float | None:
+        """The level's figure this clause bounds; None when the level does not have it."""
         if self.metric in _RATE_METRICS:
-            if self.metric == "stall_rate":
-                return level.get("stalls", {}).get("stall_rate", 0.0)
-            return level.get("error_rate")
-        summary = level.get(_DIST_METRICS[self.metric])
-        return summary.get(f"p{self.pct}".replace(".", "_")) if summary else None
+            return _RATE_METRICS[self.metric](level)
+        summary = _DIST_METRICS[self.metric](level)
+        return summary.percentile(self.pct) if summary and self.pct else None
 
-    def holds(self, level: dict[str, Any]) -> bool:
+    def holds(self, level: LoadLevel) -> bool:
+        """Whether the level meets this clause (a missing figure does not)."""
         v = self.value(level)
         return v is not None and _OPS[self.op](v, self.bound)
 
@@ -65,33 +77,35 @@ def parse_slo(text: str) -> list[Clause]:
     return clauses
 
 
-def evaluate(levels: list[dict[str, Any]], clauses: list[Clause]) -> dict[str, Any]:
-    """Mark each level against the SLO and find the capacity and the real-time stream goodput."""
-    for level in levels:
-        level["slo"] = {c.text: c.holds(level) for c in clauses}
-        level["meets_slo"] = all(level["slo"].values()) and not level["saturated"]
-    passing = [lv for lv in levels if lv["meets_slo"]]
-    best = max(passing, key=lambda lv: lv["value"], default=None)
+def _mark(level: LoadLevel, clauses: list[Clause]) -> None:
+    level.slo = {c.text: c.holds(level) for c in clauses}
+    level.meets_slo = all(level.slo.values()) and not level.saturated
+
+
+def evaluate(levels: Sequence[LoadLevel | dict[str, Any]], clauses: list[Clause]) -> dict[str, Any]:
+    """Mark each level against the SLO (``slo``, ``meets_slo``) and find the capacity (the
+    highest level meeting it) and the real-time stream goodput (the highest stall-free,
+    error-free level). A level may also be given as its JSON dict; the dict is marked too."""
+    typed = [lv if isinstance(lv, LoadLevel) else LoadLevel.model_validate(lv) for lv in levels]
+    for raw, lv in zip(levels, typed, strict=True):
+        _mark(lv, clauses)
+        if isinstance(raw, dict):
+            raw.update(slo=lv.slo, meets_slo=lv.meets_slo)
+    best = max((lv for lv in typed if lv.meets_slo), key=lambda lv: lv.value, default=None)
     stall_free = [
         lv
-        for lv in levels
-        if lv.get("stalls")
-        and lv["stalls"]["streams_with_stalls"] == 0
-        and not lv["errors"]
-        and not lv["saturated"]
+        for lv in typed
+        if lv.stalls and lv.stalls.streams_with_stalls == 0 and not lv.errors and not lv.saturated
     ]
     streams = max(
-        (
-            lv["value"] if lv["kind"] == "concurrency" else lv["in_flight_mean"] or 0.0
-            for lv in stall_free
-        ),
+        (lv.value if lv.kind == "concurrency" else lv.in_flight_mean or 0.0 for lv in stall_free),
         default=None,
     )
     return {
         "slo": [c.text for c in clauses],
-        "level": best["label"] if best else None,
-        "rate": best["achieved_rate"] if best else None,
-        "audio_seconds_per_second": best["audio_seconds_per_second"] if best else None,
+        "level": best.label if best else None,
+        "rate": best.achieved_rate if best else None,
+        "audio_seconds_per_second": best.audio_seconds_per_second if best else None,
         "realtime_streams": streams,
     }
 

@@ -9,16 +9,17 @@ generator, not the server, and is marked saturated (its figures are not the serv
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from voxbench.load.client import RequestRecord
 from voxbench.load.schedule import Level
+from voxbench.results.document import LevelSamples, LoadLevel, Percentiles, Stalls
 
 PERCENTILES = (50, 90, 95, 99, 99.9)
 
 
 def dist(values: list[float]) -> dict[str, float] | None:
-    """n, mean, p50/p90/p95/p99/p99.9 and max (linear interpolation between order statistics)."""
+    """n, mean, p50/p90/p95/p99/p99.9 (key ``p99_9``) and max (linear interpolation between order
+    statistics), as the JSON of a :class:`Percentiles` holds them; None for no values."""
     import numpy as np
 
     if not values:
@@ -31,6 +32,12 @@ def dist(values: list[float]) -> dict[str, float] | None:
     )
     out["max"] = float(data.max())
     return out
+
+
+def percentiles(values: list[float]) -> Percentiles | None:
+    """:func:`dist` as a :class:`Percentiles`."""
+    found = dist(values)
+    return None if found is None else Percentiles.model_validate(found)
 
 
 def stalls(
@@ -87,6 +94,20 @@ def _ms(values: list[float]) -> list[float]:
     return [v * 1000 for v in values]
 
 
+def _stalls(streamed: list[RequestRecord], buffer_ms: float) -> Stalls:
+    per = [stalls(r.arrivals, r.due, buffer_ms / 1000) for r in streamed]
+    stalled = sum(1 for c, _, _ in per if c)
+    return Stalls(
+        buffer_ms=buffer_ms,
+        streams=len(per),
+        streams_with_stalls=stalled,
+        stall_rate=stalled / len(per),
+        count=Percentiles.model_validate(dist([float(c) for c, _, _ in per])),
+        stall_ms=Percentiles.model_validate(dist([s * 1000 for _, s, _ in per])),
+        startup_ms=Percentiles.model_validate(dist([u * 1000 for _, _, u in per])),
+    )
+
+
 def summarize_level(
     level: Level,
     records: list[RequestRecord],
@@ -95,60 +116,49 @@ def summarize_level(
     wall_s: float,
     buffer_ms: float,
     max_lag_ms: float,
-) -> dict[str, Any]:
+) -> LoadLevel:
     """Everything reported for one level, plus its raw samples."""
     measured = [r for r in records if r.due >= warmup_s]
     ok = [r for r in measured if r.error is None and r.done >= 0]
     errors = Counter(r.error for r in measured if r.error)
+    sent = [r.sent for r in measured if r.sent >= 0]
+    span = sent_span = 0.0
     if measured:
         first = min(r.due for r in measured)
         span = max(max((r.done for r in measured), default=first), first) - first
-        sent = [r.sent for r in measured if r.sent >= 0]
         sent_span = max(sent) - min(sent) if len(sent) > 1 else 0.0
-    else:
-        span = sent_span = 0.0
-        sent = []
     latency = [r.done - r.due for r in ok]
     ttfa = [r.first_audio - r.due for r in ok if r.first_audio >= 0]
     ttfb = [r.first_byte - r.due for r in ok if r.first_byte >= 0]
     lag = [r.sent - r.due for r in measured if r.sent >= 0]
     rtf = [(r.done - r.due) / r.audio_seconds for r in ok if r.audio_seconds > 0]
     audio = sum(r.audio_seconds for r in ok)
-    lag_d = dist(_ms(lag))
-    result: dict[str, Any] = {
-        "label": level.label,
-        "kind": level.kind,
-        "value": level.value,
-        "requests": len(measured),
-        "warmup_requests": len(records) - len(measured),
-        "ok": len(ok),
-        "offered_rate": level.value if level.kind == "rate" else None,
-        "sent_rate": (len(sent) - 1) / sent_span if sent_span > 0 else None,
-        "achieved_rate": len(ok) / span if span > 0 else None,
-        "audio_seconds_per_second": audio / span if span > 0 else None,
-        "in_flight_mean": sum(latency) / span if span > 0 else None,
-        "error_rate": (sum(errors.values()) / len(measured)) if measured else None,
-        "errors": dict(errors),
-        "error_examples": {k: next(r.detail for r in measured if r.error == k) for k in errors},
-        "latency_ms": dist(_ms(latency)),
-        "ttfa_ms": dist(_ms(ttfa)),
-        "ttfb_ms": dist(_ms(ttfb)),
-        "lag_ms": lag_d,
-        "rtf": dist(rtf),
-        "saturated": bool(lag_d and lag_d["p99"] > max_lag_ms),
-        "wall_s": wall_s,
-        "samples": {"latency_ms": _ms(latency), "ttfa_ms": _ms(ttfa), "lag_ms": _ms(lag)},
-    }
+    lag_d = percentiles(_ms(lag))
+    result = LoadLevel(
+        label=level.label,
+        kind=level.kind,
+        value=level.value,
+        requests=len(measured),
+        warmup_requests=len(records) - len(measured),
+        ok=len(ok),
+        offered_rate=level.value if level.kind == "rate" else None,
+        sent_rate=(len(sent) - 1) / sent_span if sent_span > 0 else None,
+        achieved_rate=len(ok) / span if span > 0 else None,
+        audio_seconds_per_second=audio / span if span > 0 else None,
+        in_flight_mean=sum(latency) / span if span > 0 else None,
+        error_rate=(sum(errors.values()) / len(measured)) if measured else None,
+        errors=dict(errors),
+        error_examples={k: next(r.detail for r in measured if r.error == k) for k in errors},
+        latency_ms=percentiles(_ms(latency)),
+        ttfa_ms=percentiles(_ms(ttfa)),
+        ttfb_ms=percentiles(_ms(ttfb)),
+        lag_ms=lag_d,
+        rtf=percentiles(rtf),
+        saturated=bool(lag_d and lag_d.p99 is not None and lag_d.p99 > max_lag_ms),
+        wall_s=wall_s,
+        samples=LevelSamples(latency_ms=_ms(latency), ttfa_ms=_ms(ttfa), lag_ms=_ms(lag)),
+    )
     streamed = [r for r in ok if r.arrivals]  # one chunk is a stream too: it never stalls
     if streamed:
-        per = [stalls(r.arrivals, r.due, buffer_ms / 1000) for r in streamed]
-        result["stalls"] = {
-            "buffer_ms": buffer_ms,
-            "streams": len(per),
-            "streams_with_stalls": sum(1 for c, _, _ in per if c),
-            "stall_rate": sum(1 for c, _, _ in per if c) / len(per),
-            "count": dist([float(c) for c, _, _ in per]),
-            "stall_ms": dist([s * 1000 for _, s, _ in per]),
-            "startup_ms": dist([u * 1000 for _, _, u in per]),
-        }
+        result.stalls = _stalls(streamed, buffer_ms)
     return result

@@ -12,7 +12,10 @@
   half the width of the median's 95% CI as ``± x``.
 
 Load runs contribute one benchmark per level (``load/<workload>/<level>``: p50 latency and ttfa,
-achieved requests/s as throughput).
+achieved requests/s as throughput; github-action-benchmark also p99 latency).
+
+Which metric goes in, under which name and scale, is the ``bencher`` and ``github`` export of its
+entry in the metric catalogue (:mod:`voxbench.results.metrics`); this module only lays them out.
 """
 
 from __future__ import annotations
@@ -21,21 +24,29 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from voxbench.errors import ConfigError
+from voxbench.results.keys import keyed_levels
+from voxbench.results.metrics import CATALOGUE, Export, Metric
 
 if TYPE_CHECKING:
-    from voxbench.results.document import ResultDocument, Summary
+    from voxbench.results.document import Case, LoadLevel, ResultDocument
 
 FORMATS = ("bencher", "github-action-benchmark")
-NS_PER_MS = 1e6
+_BENCHER: list[tuple[Metric, Export]] = [(m, m.bencher) for m in CATALOGUE if m.bencher]
+# customSmallerIsBetter: a metric where higher is better cannot go in
+_GITHUB: list[tuple[Metric, Export]] = [
+    (m, m.github) for m in CATALOGUE if m.github and not m.higher_is_better
+]
 
 
-def _interval(s: Summary | None, scale: float = 1.0) -> dict[str, float] | None:
-    if s is None:
+def _measure(
+    value: float | None, interval: tuple[float, float] | None, scale: float
+) -> dict[str, float] | None:
+    if value is None:
         return None
-    out = {"value": s.median * scale}
-    if s.ci95 is not None:
-        out["lower_value"] = s.ci95[0] * scale
-        out["upper_value"] = s.ci95[1] * scale
+    out = {"value": value * scale}
+    if interval is not None:
+        out["lower_value"] = interval[0] * scale
+        out["upper_value"] = interval[1] * scale
     return out
 
 
@@ -43,44 +54,57 @@ def bencher(doc: ResultDocument) -> dict[str, dict[str, dict[str, float]]]:
     """The run as Bencher Metric Format."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for c in doc.cases:
-        measures: dict[str, dict[str, float] | None] = {
-            "latency": _interval(c.latency_ms, NS_PER_MS),
-            "time-to-first-audio": _interval(c.ttfa_ms, NS_PER_MS),
-            "throughput": {"value": c.items_per_second} if c.items_per_second else None,
-            "rtf": {"value": c.rtf} if c.rtf is not None else None,
-            "rtfx": {"value": c.rtfx} if c.rtfx is not None else None,
-            "peak-rss-mb": {"value": c.peak_rss_mb} if c.peak_rss_mb is not None else None,
+        found = {
+            ex.name: measure
+            for m, ex in _BENCHER
+            if ex.name and (measure := _measure(m.of_case(c), m.ci_of_case(c), ex.scale))
         }
-        found = {k: v for k, v in measures.items() if v is not None}
         if found:
             out[c.id] = found
-    for name, level in _load_levels(doc):
-        lat = (level.get("latency_ms") or {}).get("p50")
-        ttfa = (level.get("ttfa_ms") or {}).get("p50")
-        rate = level.get("achieved_rate")
-        found = {}
-        if lat is not None:
-            found["latency"] = {"value": lat * NS_PER_MS}
-        if ttfa is not None:
-            found["time-to-first-audio"] = {"value": ttfa * NS_PER_MS}
-        if rate is not None:
-            found["throughput"] = {"value": float(rate)}
+    for key, lv in keyed_levels(doc.load):
+        found = {
+            ex.level_name: measure
+            for m, ex in _BENCHER
+            if ex.level_name and (measure := _measure(m.of_level(lv), None, ex.scale))
+        }
         if found:
-            out[name] = found
+            out[key] = found
     return out
 
 
-def _load_levels(doc: ResultDocument) -> list[tuple[str, dict[str, Any]]]:
-    if doc.load is None:
-        return []
-    workload = str(doc.load.settings.get("workload", "load"))
-    return [(f"load/{workload}/{lv.get('label')}", lv) for lv in doc.load.levels]
-
-
-def _range(s: Summary) -> str | None:
-    if s.ci95 is None:
+def _range(interval: tuple[float, float] | None) -> str | None:
+    if interval is None:
         return None
-    return f"± {(s.ci95[1] - s.ci95[0]) / 2:.4g}"
+    return f"± {(interval[1] - interval[0]) / 2:.4g}"
+
+
+def _entry(name: str, unit: str, value: float, rng: str | None, extra: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "unit": unit, "value": value}
+    if rng:
+        entry["range"] = rng
+    entry["extra"] = extra
+    return entry
+
+
+def _github_case(c: Case, where: str, run: str) -> list[dict[str, Any]]:
+    out = []
+    for m, ex in _GITHUB:
+        value = m.of_case(c)
+        if ex.name and value is not None:
+            extra = ex.note.format(case=c, where=where, run=run)
+            name, unit = f"{c.id} {ex.name}", ex.unit or m.unit
+            out.append(_entry(name, unit, value * ex.scale, _range(m.ci_of_case(c)), extra))
+    return out
+
+
+def _github_level(key: str, lv: LoadLevel, where: str, run: str) -> list[dict[str, Any]]:
+    out = []
+    for m, ex in _GITHUB:
+        value = m.of_level(lv)
+        if ex.level_name and value is not None:
+            name, unit = f"{key} {ex.level_name}", ex.unit or m.unit
+            out.append(_entry(name, unit, value * ex.scale, None, f"{where}; run {run}"))
+    return out
 
 
 def github_action_benchmark(doc: ResultDocument) -> list[dict[str, Any]]:
@@ -89,33 +113,9 @@ def github_action_benchmark(doc: ResultDocument) -> list[dict[str, Any]]:
     where = f"machine {env.machine_id}" + (
         f", commit {env.git_commit[:10]}" if env.git_commit else ""
     )
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, unit: str, value: float | None, rng: str | None, extra: str) -> None:
-        if value is None:
-            return
-        entry: dict[str, Any] = {"name": name, "unit": unit, "value": value}
-        if rng:
-            entry["range"] = rng
-        entry["extra"] = extra
-        out.append(entry)
-
-    for c in doc.cases:
-        if c.latency_ms is not None:
-            s = c.latency_ms
-            extra = f"median of {s.n} calls; p95 {s.p95:.4g} ms; {where}; run {doc.run_id}"
-            add(f"{c.id} latency", "ms", s.median, _range(s), extra)
-        if c.ttfa_ms is not None:
-            s = c.ttfa_ms
-            add(f"{c.id} ttfa", "ms", s.median, _range(s), f"median of {s.n} calls; {where}")
-        add(f"{c.id} rtf", "wall/audio", c.rtf, None, f"median per-call ratio; {where}")
-        add(f"{c.id} peak_rss", "MiB", c.peak_rss_mb, None, f"{c.peak_rss_scope}; {where}")
-    for name, level in _load_levels(doc):
-        lat = level.get("latency_ms") or {}
-        add(f"{name} latency p50", "ms", lat.get("p50"), None, f"{where}; run {doc.run_id}")
-        add(f"{name} latency p99", "ms", lat.get("p99"), None, f"{where}; run {doc.run_id}")
-        ttfa = level.get("ttfa_ms") or {}
-        add(f"{name} ttfa p50", "ms", ttfa.get("p50"), None, f"{where}; run {doc.run_id}")
+    out = [e for c in doc.cases for e in _github_case(c, where, doc.run_id)]
+    for key, lv in keyed_levels(doc.load):
+        out += _github_level(key, lv, where, doc.run_id)
     return out
 
 

@@ -5,18 +5,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxbench.report.views import Section, fmt
-from voxbench.results.document import LoadResult
+from voxbench.report.format import Section, fmt
+from voxbench.results.document import LoadLevel, LoadResult, Percentiles
 
 CURVE_WIDTH = 40
-
-
-def _p(summary: dict[str, float] | None, key: str, digits: int = 1) -> str:
-    return fmt(summary.get(key) if summary else None, digits)
+_NONE = Percentiles()  # a distribution the level does not have: every cell "–"
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2%}"
+
+
+def _level_row(lv: LoadLevel) -> list[str]:
+    lat, ttfa = lv.latency_ms or _NONE, lv.ttfa_ms or _NONE
+    verdict = ("met" if lv.meets_slo else "missed") if lv.slo else "–"
+    if lv.saturated:
+        verdict = "INVALID: generator saturated"
+    return [
+        lv.label,
+        fmt(lv.offered_rate, 2),
+        fmt(lv.sent_rate, 2),
+        fmt(lv.achieved_rate, 2),
+        f"{lv.ok}/{lv.requests}",
+        _pct(lv.error_rate),
+        *(fmt(lat.p50, 1), fmt(lat.p95, 1), fmt(lat.p99, 1), fmt(lat.p99_9, 1), fmt(lat.max, 1)),
+        *(fmt(ttfa.p50, 1), fmt(ttfa.p95, 1), fmt(ttfa.p99, 1)),
+        fmt((lv.lag_ms or _NONE).p99, 2),
+        fmt(lv.audio_seconds_per_second, 2),
+        fmt((lv.rtf or _NONE).p50, 3),
+        verdict,
+    ]
 
 
 def levels_section(load: LoadResult) -> Section:
@@ -40,34 +58,7 @@ def levels_section(load: LoadResult) -> Section:
         "rtf p50",
         "SLO",
     ]
-    rows = []
-    for lv in load.levels:
-        lat, ttfa = lv.get("latency_ms"), lv.get("ttfa_ms")
-        verdict = ("met" if lv.get("meets_slo") else "missed") if lv.get("slo") else "–"
-        if lv.get("saturated"):
-            verdict = "INVALID: generator saturated"
-        rows.append(
-            [
-                lv["label"],
-                fmt(lv.get("offered_rate"), 2),
-                fmt(lv.get("sent_rate"), 2),
-                fmt(lv.get("achieved_rate"), 2),
-                f"{lv['ok']}/{lv['requests']}",
-                _pct(lv.get("error_rate")),
-                _p(lat, "p50"),
-                _p(lat, "p95"),
-                _p(lat, "p99"),
-                _p(lat, "p99_9"),
-                _p(lat, "max"),
-                _p(ttfa, "p50"),
-                _p(ttfa, "p95"),
-                _p(ttfa, "p99"),
-                _p(lv.get("lag_ms"), "p99", 2),
-                fmt(lv.get("audio_seconds_per_second"), 2),
-                _p(lv.get("rtf"), "p50", 3),
-                verdict,
-            ]
-        )
+    rows = [_level_row(lv) for lv in load.levels]
     return Section(
         "Load levels",
         headers,
@@ -81,9 +72,9 @@ def levels_section(load: LoadResult) -> Section:
 
 def errors_section(load: LoadResult) -> Section | None:
     rows = [
-        [lv["label"], kind, str(n), lv.get("error_examples", {}).get(kind, "")]
+        [lv.label, kind, str(n), lv.error_examples.get(kind, "")]
         for lv in load.levels
-        for kind, n in lv.get("errors", {}).items()
+        for kind, n in lv.errors.items()
     ]
     if not rows:
         return None
@@ -91,26 +82,20 @@ def errors_section(load: LoadResult) -> Section | None:
 
 
 def stalls_section(load: LoadResult) -> Section | None:
-    rows = []
-    for lv in load.levels:
-        st = lv.get("stalls")
-        if not st:
-            continue
-        rows.append(
-            [
-                lv["label"],
-                str(st["streams"]),
-                _pct(st["stall_rate"]),
-                _p(st["count"], "p95"),
-                _p(st["stall_ms"], "p95"),
-                _p(st["stall_ms"], "max"),
-                _p(st["startup_ms"], "p50"),
-                _p(st["startup_ms"], "p95"),
-            ]
-        )
-    if not rows:
+    streamed = [(lv.label, lv.stalls) for lv in load.levels if lv.stalls]
+    if not streamed:
         return None
-    buffer_ms = next(lv["stalls"]["buffer_ms"] for lv in load.levels if lv.get("stalls"))
+    rows = [
+        [
+            label,
+            str(st.streams),
+            _pct(st.stall_rate),
+            *(fmt(st.count.p95, 1), fmt(st.stall_ms.p95, 1), fmt(st.stall_ms.max, 1)),
+            *(fmt(st.startup_ms.p50, 1), fmt(st.startup_ms.p95, 1)),
+        ]
+        for label, st in streamed
+    ]
+    buffer_ms = streamed[0][1].buffer_ms
     return Section(
         "Playback stalls",
         [
@@ -131,10 +116,7 @@ def stalls_section(load: LoadResult) -> Section | None:
 
 
 def curve_section(load: LoadResult) -> Section | None:
-    points = [
-        (lv["label"], lv.get("achieved_rate"), (lv.get("latency_ms") or {}).get("p95"))
-        for lv in load.levels
-    ]
+    points = [(lv.label, lv.achieved_rate, (lv.latency_ms or _NONE).p95) for lv in load.levels]
     worst = max((p for _, _, p in points if p), default=0)
     if not worst:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from voxbench.errors import ConfigError
 
@@ -202,18 +202,118 @@ class RunConfig(_Model):
     )
 
 
+class _LevelPart(_Model):
+    """A part of a load level. Levels were plain dicts before they were typed, so two things stay
+    as they were: the JSON holds exactly the keys that were given or assigned (a level written
+    before its SLO was evaluated has no ``slo``; one without streamed responses has no
+    ``stalls``), and ``level["latency_ms"]["p95"]`` still reads like the dict did."""
+
+    @model_serializer(mode="wrap")
+    def _given_keys_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+    def __getitem__(self, key: str) -> Any:
+        """The value under ``key`` as the JSON holds it; KeyError when the JSON has no such key."""
+        if key not in self.model_fields_set:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]``, or ``default`` when the JSON has no such key."""
+        return self[key] if key in self.model_fields_set else default
+
+
+class Percentiles(_LevelPart):
+    """A distribution over one level's requests or streams (milliseconds when the field name of
+    the level ends in ``_ms``): count, mean, percentiles by linear interpolation between order
+    statistics, maximum. ``p99_9`` is the 99.9th percentile. A field is None when not kept."""
+
+    n: int | None = None
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None
+
+    def percentile(self, pct: str) -> float | None:
+        """The ``pct`` percentile (``"95"``, ``"99.9"``); None when this distribution does not
+        keep it."""
+        name = f"p{pct}".replace(".", "_")
+        return getattr(self, name) if name in type(self).model_fields else None
+
+
+class Stalls(_LevelPart):
+    """Playback of a level's streamed responses by a listener with a jitter buffer."""
+
+    buffer_ms: float = Field(description="audio the listener buffers before playing, ms")
+    streams: int = Field(description="streamed responses played")
+    streams_with_stalls: int
+    stall_rate: float = Field(description="streams_with_stalls / streams")
+    count: Percentiles = Field(description="stalls per stream")
+    stall_ms: Percentiles = Field(description="total stalled time per stream, ms")
+    startup_ms: Percentiles = Field(description="from asking to the first sound, ms")
+
+
+class LevelSamples(_LevelPart):
+    """Raw per-request figures of a level's measured requests, in ms, in send order."""
+
+    latency_ms: list[float] = []
+    ttfa_ms: list[float] = []
+    lag_ms: list[float] = []
+
+
+class LoadLevel(_LevelPart):
+    """One load level of ``voxbench load`` (docs/results-schema.md). Rates are per second;
+    latency, ttfa and ttfb count from each request's *intended* send time, so queueing is in
+    them; lag is how late the generator sent (sent − intended); rtf is wall / audio per stream."""
+
+    label: str
+    kind: Literal["rate", "concurrency"]
+    value: float = Field(description="requests/s (rate) or clients (concurrency)")
+    requests: int = Field(0, description="measured requests (after the warm-up)")
+    warmup_requests: int = 0
+    ok: int = Field(0, description="measured requests answered without error")
+    offered_rate: float | None = Field(None, description="the open-loop rate asked for")
+    sent_rate: float | None = None
+    achieved_rate: float | None = Field(None, description="successful responses per second")
+    audio_seconds_per_second: float | None = None
+    in_flight_mean: float | None = Field(None, description="mean requests in flight")
+    error_rate: float | None = Field(None, description="failed / measured requests")
+    errors: dict[str, int] = Field({}, description="error kind -> count")
+    error_examples: dict[str, str] = Field({}, description="error kind -> first message")
+    latency_ms: Percentiles | None = None
+    ttfa_ms: Percentiles | None = None
+    ttfb_ms: Percentiles | None = None
+    lag_ms: Percentiles | None = None
+    rtf: Percentiles | None = None
+    saturated: bool = Field(False, description="the generator, not the server, set the pace")
+    wall_s: float | None = None
+    samples: LevelSamples = LevelSamples()
+    stalls: Stalls | None = Field(None, description="streamed responses only")
+    slo: dict[str, bool] = Field({}, description="SLO clause -> held at this level")
+    meets_slo: bool | None = Field(None, description="every clause held, not saturated")
+
+
 class LoadResult(_Model):
     """An open- or closed-loop load run against an endpoint (``voxbench load``)."""
 
     target: str
     settings: dict[str, Any]
-    levels: list[dict[str, Any]] = Field(
+    levels: list[LoadLevel] = Field(
         default=[],
         description="per load level: rates, latency/ttfa/lag distributions, errors, "
         "stalls, SLO verdicts, raw samples (docs/results-schema.md)",
     )
     capacity: dict[str, Any] = {}
     cost: dict[str, Any] | None = None
+
+    @property
+    def workload(self) -> str:
+        """The workload the levels sent (``settings["workload"]``; ``load`` when not recorded)."""
+        return str(self.settings.get("workload", "load"))
 
 
 class QualitySettings(_Model):

@@ -28,9 +28,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from voxbench.errors import ConfigError, VoxbenchError
+from voxbench.errors import ConfigError
+from voxbench.results.store.dialects import StoreError
+from voxbench.results.store.schema import METRICS
 
 if TYPE_CHECKING:
     from voxbench.results.document import ResultDocument
@@ -52,24 +54,6 @@ __all__ = [
 
 STORE_ENV = "VOXBENCH_STORE"
 _OFF = {"off", "none", "no", "0", "false"}
-
-# Metrics kept per case in the ``cases`` table: name -> (column, unit, higher_is_better).
-METRICS: dict[str, tuple[str, str, bool]] = {
-    "latency_ms": ("latency_median_ms", "ms", False),
-    "latency_p95_ms": ("latency_p95_ms", "ms", False),
-    "rtf": ("rtf", "", False),
-    "rtfx": ("rtfx", "", True),
-    "ttfa_ms": ("ttfa_median_ms", "ms", False),
-    "peak_rss_mb": ("peak_rss_mb", "MiB", False),
-    "peak_gpu_mb": ("peak_gpu_mb", "MiB", False),
-    "cold_start_ms": ("cold_start_ms", "ms", False),
-    "items_per_second": ("items_per_second", "1/s", True),
-    "chars_per_second": ("chars_per_second", "chars/s", True),
-}
-
-
-class StoreError(VoxbenchError):
-    """The store cannot be opened, read or written (one line: the URL and the cause)."""
 
 
 def default_path() -> Path:
@@ -126,7 +110,7 @@ def record(doc: ResultDocument, url: str | None = None, *, source: str | None = 
         return False
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     """Lazy re-exports, so importing the package stays cheap."""
     if name in ("Store", "RunInfo", "SeriesPoint", "AddResult"):
         from voxbench.results.store import core

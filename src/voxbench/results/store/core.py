@@ -11,45 +11,23 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from voxbench.errors import ConfigError
-from voxbench.results.store import METRICS, StoreError
-from voxbench.results.store.dialects import Dialect
-from voxbench.results.store.schema import migrate
+from voxbench.results.keys import keyed_levels
+from voxbench.results.metrics import BY_NAME
+from voxbench.results.store.dialects import Dialect, StoreError
+from voxbench.results.store.schema import CASE_COLUMNS, METRICS, migrate
 
 if TYPE_CHECKING:
     from voxbench.results.document import Case, ResultDocument
+    from voxbench.results.metrics import Metric
 
-CASE_COLUMNS = (
-    "run_id",
-    "case_id",
-    "position",
-    "engine",
-    "workload",
-    "input_id",
-    "params",
-    "device",
-    "batch_size",
-    "mode",
-    "iterations",
-    "n",
-    "error_count",
-    "latency_median_ms",
-    "latency_ci_low_ms",
-    "latency_ci_high_ms",
-    "latency_p95_ms",
-    "rtf",
-    "rtfx",
-    "ttfa_median_ms",
-    "peak_rss_mb",
-    "peak_gpu_mb",
-    "cold_start_ms",
-    "items_per_second",
-    "chars_per_second",
-)
+# error_count is a key column of every row; the catalogue says how a case or a level counts them
+_ERRORS = BY_NAME["errors"]
+
 RUN_COLUMNS = (
     "run_id",
     "created_at",
@@ -136,56 +114,44 @@ def _canonical(doc: ResultDocument) -> str:
     return json.dumps(doc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
+def _metric_values(
+    found: Iterable[tuple[Metric, float | None, tuple[float, float] | None]],
+) -> list[float | None]:
+    """The metric columns of one row (``schema.METRIC_COLUMNS``) from (metric, value, interval)
+    in catalogue order."""
+    out: list[float | None] = []
+    for m, value, interval in found:
+        out.append(value)
+        if m.ci_columns:
+            out += [interval[0], interval[1]] if interval else [None, None]
+    return out
+
+
 def _case_row(run_id: str, position: int, c: Case) -> tuple[Any, ...]:
-    lat = c.latency_ms
-    ci = lat.ci95 if lat is not None else None
     return (
-        run_id,
-        c.id,
-        position,
-        c.engine,
-        c.workload,
-        c.input_id,
+        *(run_id, c.id, position, c.engine, c.workload, c.input_id),
         json.dumps(c.params, sort_keys=True, default=str),
-        c.device,
-        c.batch_size,
-        c.mode,
-        c.iterations,
-        lat.n if lat else 0,
-        c.error_count,
-        lat.median if lat else None,
-        ci[0] if ci else None,
-        ci[1] if ci else None,
-        lat.p95 if lat else None,
-        c.rtf,
-        c.rtfx,
-        c.ttfa_ms.median if c.ttfa_ms else None,
-        c.peak_rss_mb,
-        c.peak_gpu_mb,
-        c.cold_start_ms,
-        c.items_per_second,
-        c.chars_per_second,
+        *(c.device, c.batch_size, c.mode, c.iterations, c.latency_ms.n if c.latency_ms else 0),
+        int(_ERRORS.of_case(c) or 0),
+        *_metric_values((m, m.of_case(c), m.ci_of_case(c)) for m in METRICS.values()),
     )
 
 
 def _load_rows(doc: ResultDocument) -> list[tuple[Any, ...]]:
-    """A load run's levels as case rows: engine ``load``, one case per level."""
+    """A load run's levels as case rows: engine ``load``, one case per level, the level's key as
+    case id and its label as input."""
     if doc.load is None:
         return []
-    workload = str(doc.load.settings.get("workload", "load"))
+    target, workload = doc.load.target, doc.load.workload
     rows = []
-    for i, level in enumerate(doc.load.levels):
-        label = str(level.get("label", i))
-        lat = level.get("latency_ms") or {}
-        ttfa = level.get("ttfa_ms") or {}
-        params = {"target": doc.load.target, "kind": level.get("kind"), "value": level.get("value")}
+    for i, (key, lv) in enumerate(keyed_levels(doc.load)):
+        params = {"target": target, "kind": lv.kind, "value": lv.value}
         rows.append(
             (
-                *(doc.run_id, f"load/{workload}/{label}", i, "load", workload, label),
-                *(json.dumps(params, sort_keys=True, default=str), "remote", 1, "load"),
-                *(None, level.get("requests"), sum((level.get("errors") or {}).values())),
-                *(lat.get("p50"), None, None, lat.get("p95"), (level.get("rtf") or {}).get("p50")),
-                *(None, ttfa.get("p50"), None, None, None, None, None),
+                *(doc.run_id, key, i, "load", workload, lv.label),
+                json.dumps(params, sort_keys=True, default=str),
+                *("remote", 1, "load", None, lv.requests, int(_ERRORS.of_level(lv) or 0)),
+                *_metric_values((m, m.of_level(lv), None) for m in METRICS.values()),
             )
         )
     return rows
@@ -453,15 +419,14 @@ class Store:
     ) -> list[SeriesPoint]:
         """One metric of an engine's cases over the stored runs, oldest first (by the run's
         ``created_at``), skipping runs where the metric is missing. ``metric`` is a key of
-        :data:`voxbench.results.store.METRICS`."""
+        :data:`voxbench.results.store.METRICS` (the catalogue's stored metrics)."""
         if metric not in METRICS:
             raise ConfigError(f"unknown metric {metric!r}: choose from {', '.join(METRICS)}")
-        column = METRICS[metric][0]
-        ci = metric == "latency_ms"
+        column, ci = METRICS[metric].column, METRICS[metric].ci_columns
         sql = (
             "SELECT r.run_id, r.created_at, r.git_commit, r.machine_id, c.case_id, c.engine, "
             f"c.workload, c.{column}, "
-            + ("c.latency_ci_low_ms, c.latency_ci_high_ms" if ci else "NULL, NULL")
+            + (f"c.{ci[0]}, c.{ci[1]}" if ci else "NULL, NULL")
             + ", c.n FROM cases c JOIN runs r ON r.run_id = c.run_id "
             f"WHERE c.engine = ? AND c.{column} IS NOT NULL"
         )

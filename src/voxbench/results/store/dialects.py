@@ -15,11 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from voxbench.errors import ConfigError
+from voxbench.errors import ConfigError, VoxbenchError
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 PG_CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_KEY = 0x766F78  # "vox": the advisory lock id PostgreSQL migrations take
+
+
+class StoreError(VoxbenchError):
+    """The store cannot be opened, read or written (one line: the URL and the cause)."""
 
 
 def redact_url(url: str) -> str:
@@ -86,8 +90,6 @@ class SQLiteDialect(Dialect):
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
-            from voxbench.results.store import StoreError
-
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from None
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
@@ -133,8 +135,6 @@ class PostgresDialect(Dialect):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        from voxbench.results.store import StoreError
-
         try:
             import psycopg
         except ImportError:
@@ -152,14 +152,14 @@ class PostgresDialect(Dialect):
         return super().sql(statement).replace("?", "%s")
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(self.sql(statement), tuple(params))  # type: ignore[arg-type]
+        self.conn.execute(self.sql(statement), tuple(params))
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.conn.cursor() as cur:
-            cur.executemany(self.sql(statement), list(rows))  # type: ignore[arg-type]
+            cur.executemany(self.sql(statement), list(rows))
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(self.sql(statement), tuple(params)).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(self.sql(statement), tuple(params)).fetchall()
 
     @contextmanager
     def transaction(self, *, exclusive: bool = False) -> Iterator[None]:

@@ -126,7 +126,7 @@ def export(
 
 
 def _columns() -> list[str]:
-    from voxbench.results.store.core import CASE_COLUMNS
+    from voxbench.results.store.schema import CASE_COLUMNS
 
     run_cols = ["created_at", "machine_id", "git_commit", "scenario", "voxbench_version", "gpus"]
     return ["run_id", *run_cols, *CASE_COLUMNS[1:]]
@@ -153,9 +153,9 @@ def _write_parquet(rows: list[dict[str, Any]], out: Path) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError("Parquet export needs pyarrow: pip install 'voxbench[store]'") from None
-    from voxbench.results.store.core import CASE_COLUMNS
+    from voxbench.results.store.schema import METRIC_COLUMNS
 
-    floats = set(CASE_COLUMNS[CASE_COLUMNS.index("latency_median_ms") :])
+    floats = set(METRIC_COLUMNS)
     ints = {"position", "batch_size", "iterations", "n", "error_count"}
     fields = [
         pa.field(c, pa.float64() if c in floats else pa.int64() if c in ints else pa.string())

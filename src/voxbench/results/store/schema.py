@@ -12,7 +12,35 @@ from __future__ import annotations
 
 import datetime as dt
 
-from voxbench.results.store.dialects import Dialect
+from voxbench.results.metrics import CATALOGUE, Metric
+from voxbench.results.store.dialects import Dialect, StoreError
+
+METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE if m.column}
+"""The metrics kept per case in the ``cases`` table (those of the catalogue with a ``column``),
+by name: what ``Store.case_series`` and ``voxbench history`` accept."""
+
+# A cases row: the case key and counts, then each stored metric's value (and its interval where
+# it has ``ci_columns``) in catalogue order. A metric column the migrations below do not create
+# needs a new migration (``ALTER TABLE cases ADD COLUMN name {FLOAT}``).
+KEY_COLUMNS = (
+    "run_id",
+    "case_id",
+    "position",
+    "engine",
+    "workload",
+    "input_id",
+    "params",
+    "device",
+    "batch_size",
+    "mode",
+    "iterations",
+    "n",
+    "error_count",
+)
+METRIC_COLUMNS = tuple(
+    col for m in METRICS.values() for col in (m.column, *(m.ci_columns or ())) if col is not None
+)
+CASE_COLUMNS = KEY_COLUMNS + METRIC_COLUMNS
 
 # (version, statements). Types in braces are filled in by the dialect. ``runs.seq`` orders runs
 # added within the same second (``created_at`` has one-second resolution).
@@ -89,8 +117,6 @@ def migrate(db: Dialect, migrations: list[tuple[int, list[str]]] | None = None) 
 
     Raises StoreError when the store is newer than every migration this voxbench knows.
     """
-    from voxbench.results.store import StoreError
-
     steps = MIGRATIONS if migrations is None else migrations
     latest = steps[-1][0] if steps else 0
     with db.transaction(exclusive=True):
