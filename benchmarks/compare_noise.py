@@ -24,8 +24,8 @@ from pathlib import Path
 from voxbench.analysis.compare import compare, noise_from_store
 from voxbench.results import ResultDocument
 from voxbench.results.store import open_store
-from voxbench.run.params import parse_args
 from voxbench.run import EngineChoice, RunRequest, execute, plan
+from voxbench.run.params import parse_args
 from voxbench.run.scenario import Settings
 
 

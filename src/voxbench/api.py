@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from voxbench.quality.base import Metric
     from voxbench.quality.targets import Target
     from voxbench.results.document import ResultDocument
-    from voxbench.run.execute import Progress
-    from voxbench.run.plan import Plan
+    from voxbench.run.planner import Plan
     from voxbench.run.request import RunRequest
+    from voxbench.run.runner import Progress
 
 QualityProgress = Callable[[int, int, str], None]
 """Called with (cases done, cases in all, what is being judged)."""
@@ -133,8 +133,8 @@ def benchmark(
 ) -> Outcome:
     """``voxbench run``: plan (unless given), measure every case, judge quality when asked,
     write results.json, report.md and audio/, and record the run."""
-    from voxbench.run.execute import measure_run, start_run
-    from voxbench.run.plan import plan
+    from voxbench.run.planner import plan
+    from voxbench.run.runner import measure_run, start_run
 
     check_benchmark(request, quality)
     the_plan = the_plan or plan(request)

@@ -156,8 +156,10 @@ def one_item_workload(folder: Path) -> str:
 
 
 def sleep_run(out: Path, workload: str, call_ms: float, iterations: int):  # type: ignore[no-untyped-def]
-    """A real in-process run of the calibration sleep engine; returns (document, run folder)."""
-    from voxbench.run import EngineChoice, RunRequest, execute, plan
+    """A real in-process run of the calibration sleep engine, as ``voxbench run`` makes it
+    (results.json and report.md, not recorded); returns (document, run folder)."""
+    from voxbench import api
+    from voxbench.run import EngineChoice, RunRequest
     from voxbench.run.scenario import Settings
 
     request = RunRequest(
@@ -167,7 +169,8 @@ def sleep_run(out: Path, workload: str, call_ms: float, iterations: int):  # typ
         output=out,
         machine_id="m",
     )
-    return execute(request, plan(request))
+    outcome = api.benchmark(request, record=False)
+    return outcome.doc, outcome.path
 
 
 @dataclass

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from voxbench.api import Outcome
     from voxbench.micro.runner import MicroCase
-    from voxbench.run.plan import PlannedCase
+    from voxbench.run.planner import PlannedCase
 
 
 class StreamMode(StrEnum):
@@ -135,7 +135,7 @@ def run(
     from voxbench import api
     from voxbench.cli.stdio import reserved_stdout
     from voxbench.results.skips import skip_text
-    from voxbench.run.plan import plan
+    from voxbench.run.planner import plan
     from voxbench.run.request import RunOptions, RunRequest
 
     request = RunRequest.from_sources(

@@ -17,7 +17,7 @@ from voxbench.engines.registry import redact
 from voxbench.results.document import EngineRef, ResultDocument, RunConfig
 from voxbench.results.folder import RunFolder, new_run_id, now_iso
 from voxbench.run import environment
-from voxbench.run.plan import Plan, PlannedCase
+from voxbench.run.planner import Plan, PlannedCase
 from voxbench.run.request import RunRequest
 from voxbench.run.scenario import CaseOutcome, run_case, write_audio
 
