@@ -383,7 +383,7 @@ def worker_rate(url: str, rate: float, duration_s: float, warmup_s: float) -> di
     cpu = time.process_time() - cpu0
     s = summarize_level(
         level, records, warmup_s=warmup_s, wall_s=wall, buffer_ms=0.0, max_lag_ms=LAG_LIMIT_MS
-    )
+    ).model_dump(mode="json")
     return {
         "rate": rate,
         "requests": s["requests"],
