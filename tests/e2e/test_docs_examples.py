@@ -87,3 +87,19 @@ def test_doc_command_runs(command, tmp_path, example_server):
         assert "Sweep: chime by word_ms" in proc.stderr
     if "http://" in command and "stream=false" not in command:
         assert streams and all("ttfb" in c["stages"] for c in streams)
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs_as_written(tmp_path):
+    """The README's "From Python" block, saved as a script and run from an empty folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "api.benchmark" in b]
+    script = tmp_path / "example.py"
+    script.write_text(block, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "espeak/short/short-1/cpu" in proc.stdout and "espeak/short/short-2/cpu" in proc.stdout
+    [run_dir] = tmp_path.glob("results/*/*")
+    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "report.md"}
