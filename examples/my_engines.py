@@ -1,9 +1,10 @@
-"""Example: your own Python engine, benchmarked by voxbench.
+"""Example: your own Python engines, benchmarked by voxbench.
 
-``ChimeTTS`` is a toy text-to-chimes synthesizer with the shape of a real TTS: a prefill step
+``Beep`` is the smallest engine voxbench runs: a plain class with one method. ``ChimeTTS`` is a toy text-to-chimes synthesizer with the shape of a real TTS: a prefill step
 (text → notes), a decode step (notes → waveform) and a vocoder step (filtering), each timed with
 ``voxbench.stage``; it streams word by word and renders batches in one vectorised pass.
 
+    PYTHONPATH=examples voxbench run --engine my_engines:Beep --workload short
     PYTHONPATH=examples voxbench run --engine my_engines:ChimeTTS --workload short,medium
 """
 
@@ -15,6 +16,14 @@ import numpy as np
 from scipy.signal import lfilter
 
 import voxbench
+
+
+class Beep:
+    """A 440 Hz tone, 50 ms per character: no base class, no load(), no close(), no Output."""
+
+    def synthesize(self, text):
+        t = np.arange(len(text) * 800) / 16000
+        return (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000
 
 
 class ChimeTTS(voxbench.BaseEngine):

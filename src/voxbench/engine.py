@@ -1,8 +1,15 @@
 """The engine protocol: what voxbench drives, and what an engine hands back.
 
-An engine is any object with ``load()``, ``synthesize(input) -> Output`` and ``close()``; it may add
-``stream(input) -> Iterator[Chunk]`` (then time to first audio is measured) and report stage timings,
-either by returning ``Output(stages={...})`` or by wrapping parts of its work in :func:`stage`.
+An engine is any object with ``synthesize(input)``. Everything else is optional: ``load()`` (timed
+as the cold start), ``close()``, ``stream(input)`` (then time to first audio is measured), a
+``sample_rate`` attribute, stage timings (``Output(stages={...})`` or :func:`stage` blocks).
+
+``synthesize`` may return an :class:`Output`, an ``(audio, sample_rate)`` tuple, or a bare float
+array when the engine has an int ``sample_rate`` attribute; ``stream`` may yield :class:`Chunk`\\ s,
+such tuples or bare arrays. :func:`as_output` and :func:`as_chunk` are the one place these forms
+become ``Output`` and ``Chunk``: the timing code calls them once the clock is read, and
+:class:`Adapted` (made by :func:`adapt`) puts any engine behind the full protocol with them, for
+the executors and ``voxbench serve``.
 
 Inputs are plain values: ``str`` for text engines, a :class:`pathlib.Path` for MIDI and audio files.
 """
@@ -10,11 +17,14 @@ Inputs are plain values: ``str`` for text engines, a :class:`pathlib.Path` for M
 from __future__ import annotations
 
 import contextvars
+import numbers
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
+
+from voxbench.errors import EngineFailed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,18 +54,23 @@ class Chunk:
     sample_rate: int
 
 
+SynthesisResult: TypeAlias = "Output | tuple[np.ndarray, int] | np.ndarray"
+"""What ``synthesize`` may return (a bare array needs the engine's ``sample_rate``)."""
+
+StreamItem: TypeAlias = "Chunk | tuple[np.ndarray, int] | np.ndarray"
+"""What ``stream`` may yield (a bare array needs the engine's ``sample_rate``)."""
+
+
 @runtime_checkable
 class Engine(Protocol):
-    """What voxbench calls. ``load()`` is timed as the cold start; ``close()`` frees resources."""
+    """What voxbench calls: ``synthesize`` is the one required method.
 
-    name: ClassVar[str]
-    input_kind: ClassVar[InputKind]
+    Optional, read when present: ``name``, ``input_kind``, ``output_kind``, ``sample_rate``,
+    ``load()``, ``close()``, ``stream(input)``, ``synthesize_batch(inputs)``, ``synchronize()``,
+    ``info()`` and the classmethod ``check()`` (see docs/engines.md).
+    """
 
-    def load(self) -> None: ...
-
-    def synthesize(self, inp: Any) -> Output: ...
-
-    def close(self) -> None: ...
+    def synthesize(self, inp: Any) -> SynthesisResult: ...
 
 
 class BaseEngine:
@@ -78,15 +93,19 @@ class BaseEngine:
 
     @classmethod
     def check(cls) -> str | None:
+        """``None`` when the engine can run here, else a one-line reason with the fix."""
         return None
 
     def load(self) -> None:
+        """Nothing to load."""
         return None
 
-    def synthesize(self, inp: Any) -> Output:
+    def synthesize(self, inp: Any) -> SynthesisResult:
+        """Answer one input; subclasses implement it."""
         raise NotImplementedError
 
     def close(self) -> None:
+        """Nothing to free."""
         return None
 
     def info(self) -> dict[str, Any]:
@@ -101,6 +120,155 @@ class BaseEngine:
 def can_stream(engine: object) -> bool:
     """True when the engine implements ``stream`` (not the abstract placeholder)."""
     return callable(getattr(engine, "stream", None))
+
+
+# --- the one place where the friendly forms become Output and Chunk ------------------------------
+
+_FORMS = "Output, (audio, sample_rate) or a float array (with the engine's sample_rate attribute)"
+
+
+def as_output(result: object, engine: object, method: str = "synthesize") -> Output:
+    """``engine.<method>()``'s return value as an :class:`Output`; one-line EngineFailed if wrong.
+
+    Takes an ``Output`` as it is (the fast path: one isinstance check), an ``(audio, sample_rate)``
+    tuple, or a bare float array at the engine's ``sample_rate``.
+    """
+    if isinstance(result, Output):
+        return result
+    audio, rate = _audio_and_rate(result, engine, f"{method}() returned", _FORMS)
+    return Output(audio=audio, sample_rate=rate)
+
+
+def as_chunk(item: object, engine: object) -> Chunk:
+    """One item ``engine.stream()`` yielded as a :class:`Chunk`; one-line EngineFailed if wrong.
+
+    Takes a ``Chunk`` as it is, an ``(audio, sample_rate)`` tuple, or a bare float array at the
+    engine's ``sample_rate``.
+    """
+    if isinstance(item, Chunk):
+        return item
+    forms = _FORMS.replace("Output", "Chunk")
+    audio, rate = _audio_and_rate(item, engine, "stream() yielded", forms)
+    return Chunk(audio=audio, sample_rate=rate)
+
+
+def _audio_and_rate(value: object, engine: object, said: str, forms: str) -> tuple[Any, int]:
+    """Audio and sample rate of a tuple or bare-array answer; ``said`` starts the error message."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        declared = getattr(engine, "sample_rate", None)
+        rate = _rate(declared)
+        if rate is None:
+            raise EngineFailed(
+                f"{said} a bare array, but the engine has no int sample_rate attribute "
+                f"(got {declared!r}): set one, or return (audio, sample_rate)"
+            )
+        return _mono_float(value, said), rate
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise EngineFailed(f"{said} {_kind(value)}; expected {forms}")
+    audio, declared = value
+    if _rate(audio) and isinstance(declared, np.ndarray):  # scipy.io.wavfile's order
+        raise EngineFailed(f"{said} (sample_rate, audio); expected (audio, sample_rate)")
+    if not isinstance(audio, np.ndarray):
+        raise EngineFailed(f"{said} a tuple whose audio is {_kind(audio)}; expected {forms}")
+    rate = _rate(declared)
+    if rate is None:
+        raise EngineFailed(f"{said} (audio, {declared!r}); the sample rate must be a positive int")
+    return _mono_float(audio, said), rate
+
+
+def _rate(value: object) -> int | None:
+    """``value`` as a sample rate, or None when it is not a positive int."""
+    # numbers.Integral takes numpy integers too; bool is an Integral but never a sample rate.
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _mono_float(audio: np.ndarray, said: str) -> np.ndarray:
+    if audio.ndim != 1:
+        raise EngineFailed(f"{said} audio of shape {audio.shape}; expected mono (one dimension)")
+    if audio.dtype.kind != "f":
+        raise EngineFailed(f"{said} {audio.dtype} audio; expected float samples in [-1, 1]")
+    return audio
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} items"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+class Adapted:
+    """Any engine behind the full protocol: what the executors and ``voxbench serve`` hold.
+
+    ``load()``/``close()`` do nothing when the engine lacks them, ``synthesize`` and
+    ``synthesize_batch`` answer :class:`Output`, ``stream`` (``None`` when the engine cannot
+    stream, so :func:`can_stream` tells) yields :class:`Chunk`; every other attribute (``name``,
+    ``sample_rate``, ``synchronize``...) is the engine's own.
+    """
+
+    def __init__(self, engine: object) -> None:
+        self.engine: Any = engine
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "engine":  # not set yet (unpickling, copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.engine, name)
+
+    def __repr__(self) -> str:
+        return f"Adapted({self.engine!r})"
+
+    def load(self) -> None:
+        """The engine's ``load()``, if it has one."""
+        _call_if_present(self.engine, "load")
+
+    def close(self) -> None:
+        """The engine's ``close()``, if it has one."""
+        _call_if_present(self.engine, "close")
+
+    def info(self) -> dict[str, Any]:
+        """The engine's ``info()``, or ``{}``."""
+        return dict(_call_if_present(self.engine, "info") or {})
+
+    def synthesize(self, inp: Any) -> Output:
+        """One call, its answer as an :class:`Output`."""
+        return as_output(self.engine.synthesize(inp), self.engine)
+
+    def synthesize_batch(self, inputs: list[Any]) -> list[Output]:
+        """One batched call, each answer as an :class:`Output`."""
+        outs: Iterable[object] = self.engine.synthesize_batch(inputs)
+        return [as_output(out, self.engine, "synthesize_batch") for out in outs]
+
+    @property
+    def stream(self) -> Callable[[Any], Iterator[Chunk]] | None:
+        """``stream(input)`` yielding :class:`Chunk`\\ s, or ``None`` when the engine cannot stream."""
+        inner = getattr(self.engine, "stream", None)
+        if not callable(inner):
+            return None
+        return lambda inp: _chunks(inner(inp), self.engine)
+
+
+def _chunks(items: Iterable[object], engine: object) -> Iterator[Chunk]:
+    try:
+        for item in items:
+            yield as_chunk(item, engine)
+    finally:
+        # Closing this generator (a client gone, a timeout) must stop the engine's one as well.
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
+
+
+def _call_if_present(engine: object, method: str) -> Any:
+    fn = getattr(engine, method, None)
+    return fn() if callable(fn) else None
+
+
+def adapt(engine: object) -> Adapted:
+    """``engine`` behind the full protocol (the same object when it already is)."""
+    return engine if isinstance(engine, Adapted) else Adapted(engine)
 
 
 # --- stage timing --------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import re
 import socket
-import struct
 import sys
 import threading
 import time
@@ -40,14 +39,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from voxbench.engine import can_stream, collect_stages
+from voxbench.engine import adapt, can_stream, collect_stages
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed
+from voxbench.wav import to_pcm16, wav_header
 
 SPEECH_PATH = "/v1/audio/speech"
 MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm"}
-# What a streaming WAV header says for sizes it cannot know yet.
-UNKNOWN_SIZE = 0xFFFFFFFF
 _START_TIMEOUT_S = 30.0
 # In-flight requests get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 5
@@ -56,28 +54,7 @@ _NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 log = logging.getLogger("voxbench.load.serve")
 
 
-# --- audio encoding ------------------------------------------------------------------------------
-
-
-def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
-    """A 44-byte 16-bit mono PCM WAV header; ``data_bytes=None`` writes the streaming "unknown"."""
-    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    data_size = UNKNOWN_SIZE if data_bytes is None else data_bytes
-    riff_size = UNKNOWN_SIZE if data_bytes is None else 36 + data_bytes
-    return (
-        b"RIFF" + struct.pack("<I", riff_size) + b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"data" + struct.pack("<I", data_size)
-    )  # fmt: skip
-
-
-def to_pcm16(audio: Any) -> bytes:
-    """float32 samples in [-1, 1] as 16-bit little-endian PCM."""
-    import numpy as np
-
-    # ×32768 with rounding gives back the very samples of engines that started from int16 (espeak).
-    scaled = np.round(np.asarray(audio, dtype=np.float32) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+# --- Server-Timing -------------------------------------------------------------------------------
 
 
 def _token(name: str) -> str:
@@ -179,7 +156,7 @@ class Service:
         with self._lock:
             if self.engine is not None:
                 return
-            engine = self.spec.create()
+            engine = adapt(self.spec.create())  # load, close, stream: the full protocol
             kinds = (getattr(engine, "input_kind", "text"), getattr(engine, "output_kind", "audio"))
             if kinds != ("text", "audio"):
                 raise ConfigError(
@@ -282,7 +259,7 @@ class EngineStream:
             return None
         if isinstance(item, BaseException):
             raise item
-        return item  # type: ignore[no-any-return]
+        return item
 
     async def close(self) -> None:
         """Stop the engine iteration and wait until its thread has let go of the engine."""
@@ -505,7 +482,7 @@ def build_app(
 
 
 def _service(app: Starlette) -> Service:
-    return app.state.service  # type: ignore[no-any-return]
+    return app.state.service
 
 
 # --- running it ----------------------------------------------------------------------------------

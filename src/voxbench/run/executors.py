@@ -1,5 +1,9 @@
 """Where an engine runs: in this process, or in an isolated worker process (the default).
 
+Every executor satisfies :class:`Executor`, the one thing :mod:`voxbench.run.scenario` knows of
+them; ``EXECUTORS`` maps a mode name to its class. Another placement (a Ray actor, a remote host)
+is one more class with the same five members and one more entry there.
+
 A worker is started with ``spawn`` (engines start native thread pools that must not be forked),
 builds the engine from its :class:`EngineSpec`, and times each call itself with
 :func:`voxbench.run.measure.measure_call`, so the pipe never enters a latency. A call that outlives its
@@ -8,105 +12,131 @@ timeout kills the worker; a crash is reported with the worker's exit code and la
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar
 
-from voxbench.engine import can_stream
+from voxbench.engine import Adapted
 from voxbench.engines.registry import EngineSpec
-from voxbench.errors import ConfigError, EngineFailed, EngineUnavailable, VoxbenchError
-from voxbench.run.measure import CallRecord, error_dict, measure_call, memory_report
+from voxbench.errors import ConfigError, EngineFailed
+from voxbench.run import worker
+from voxbench.run.measure import (
+    CallRecord,
+    MemoryUsage,
+    StartInfo,
+    measure_call,
+    memory_report,
+    start_engine,
+)
+from voxbench.run.messages import (
+    Call,
+    Close,
+    Failed,
+    FromWorker,
+    MemoryReport,
+    ReadMemory,
+    Ready,
+    Result,
+    Start,
+    Started,
+    ToWorker,
+)
+
+RssScope = Literal["worker", "process"]
 
 
-@dataclass
-class StartInfo:
-    """How long it took to get an engine ready, and what it says about itself."""
+class Executor(Protocol):
+    """What runs one case's engine: started once, called many times, closed once.
 
-    process_ms: float | None
-    import_ms: float
-    load_ms: float
-    streams: bool
-    info: dict[str, Any] = field(default_factory=dict)
+    ``call`` must time the engine where it runs (with :func:`measure_call`) and return the raw
+    record, so that transport never enters a latency; engine errors come back in the record, and
+    only a failure of the executor itself (a timeout, a dead process) raises VoxbenchError.
+    """
 
+    @property
+    def mode(self) -> str:
+        """The name recorded as the case's ``mode`` (a key of ``EXECUTORS``)."""
+        ...
 
-def build_and_load(spec: EngineSpec) -> tuple[Any, dict[str, Any]]:
-    """Import, build and load the engine; time the import and the load apart."""
-    t0 = time.perf_counter_ns()
-    spec.factory()
-    t1 = time.perf_counter_ns()
-    engine = spec.create()
-    engine.load()
-    t2 = time.perf_counter_ns()
-    info_fn = getattr(engine, "info", None)
-    info = info_fn() if callable(info_fn) else {}
-    return engine, {
-        "import_ms": (t1 - t0) / 1e6,
-        "load_ms": (t2 - t1) / 1e6,
-        "streams": can_stream(engine),
-        "info": info,
-    }
+    @property
+    def rss_scope(self) -> RssScope:
+        """Whose memory :meth:`memory` reads: the engine's own process, or one shared with voxbench."""
+        ...
+
+    @property
+    def created_ns(self) -> int:
+        """``perf_counter_ns()`` when the executor was made: the cold start is timed from here."""
+        ...
+
+    def start(self, spec: EngineSpec) -> StartInfo:
+        """Build and load the engine; raises VoxbenchError (one line) when it cannot."""
+        ...
+
+    def call(
+        self, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
+    ) -> CallRecord:
+        """Time one engine call on ``payload``."""
+        ...
+
+    def memory(self) -> MemoryUsage:
+        """Peak memory of the process the engine runs in, read at the end of a case."""
+        ...
+
+    def close(self) -> None:
+        """Close the engine and free what the executor holds; safe to call after a failure."""
+        ...
 
 
 class InProcessExecutor:
     """Runs the engine in this process: least overhead, but a hang cannot be cut and memory is shared."""
 
     mode = "in-process"
-    rss_scope = "process"
+    rss_scope: RssScope = "process"
 
     def __init__(self, timeout_s: float | None = None) -> None:
+        # timeout_s is accepted for a uniform constructor, and ignored: nothing can stop a call here.
         self.created_ns = time.perf_counter_ns()
-        self._engine: Any = None
+        self._engine: Adapted | None = None
 
     def start(self, spec: EngineSpec) -> StartInfo:
-        try:
-            self._engine, facts = build_and_load(spec)
-        except VoxbenchError:
-            raise
-        except Exception as exc:
-            err = error_dict(exc)
-            raise EngineFailed(
-                f"engine {spec.ref!r} failed to load: {err['type']}: {err['message']}"
-            ) from exc
-        return StartInfo(process_ms=None, **facts)
+        """Build and load the engine here."""
+        self._engine, start = start_engine(spec)
+        return start
 
     def call(
         self, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
     ) -> CallRecord:
+        """Time one call, in this thread."""
         return measure_call(
             self._engine, payload, use_stream=use_stream, keep_audio=keep_audio, batch=batch
         )
 
-    def memory(self) -> dict[str, Any]:
+    def memory(self) -> MemoryUsage:
+        """This process's peak memory (voxbench's own included)."""
         return memory_report()
 
     def close(self) -> None:
-        if self._engine is not None:
-            close = getattr(self._engine, "close", None)
-            if callable(close):
-                close()
-            self._engine = None
+        """Close the engine (once)."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
 
 
-_ERROR_TYPES: dict[str, type[VoxbenchError]] = {
-    "unavailable": EngineUnavailable,
-    "config": ConfigError,
-    "failed": EngineFailed,
-}
+Reply = TypeVar("Reply", Ready, Started, Result, MemoryReport)
 
 
 class WorkerExecutor:
     """Runs the engine in a fresh ``spawn``-ed process: per-engine memory, crashes and hangs contained."""
 
     mode = "worker"
-    rss_scope = "worker"
+    rss_scope: RssScope = "worker"
 
     def __init__(self, timeout_s: float | None = 120.0, load_timeout_s: float = 600.0) -> None:
-        from voxbench.run import worker as _worker
-
         self.timeout_s = timeout_s
         self.load_timeout_s = max(load_timeout_s, timeout_s or 0)
         ctx = mp.get_context("spawn")
@@ -115,67 +145,35 @@ class WorkerExecutor:
         os.close(fd)
         self._log = Path(log)
         self.created_ns = time.perf_counter_ns()
-        self._proc = ctx.Process(target=_worker.main, args=(child, str(self._log)), daemon=True)
+        self._proc = ctx.Process(target=worker.main, args=(child, str(self._log)), daemon=True)
         self._proc.start()
         child.close()
-        self._ready_ns: int | None = None
-
-    def _log_tail(self) -> str:
-        try:
-            lines = self._log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return f" (last log line: {lines[-1][:200]})" if lines else ""
-
-    def _receive(self, timeout: float | None, what: str) -> Any:
-        if not self._conn.poll(timeout):
-            self._kill()
-            raise EngineFailed(f"{what} timed out after {timeout:g} s; the worker was stopped")
-        try:
-            return self._conn.recv()
-        except (EOFError, ConnectionError):
-            self._proc.join(5)
-            code = self._proc.exitcode
-            raise EngineFailed(
-                f"worker died during {what} (exit code {code}){self._log_tail()}"
-            ) from None
-
-    def _send(self, message: tuple[Any, ...], what: str) -> None:
-        try:
-            self._conn.send(message)
-        except (BrokenPipeError, ConnectionError, OSError):
-            raise EngineFailed(f"worker is gone before {what}{self._log_tail()}") from None
 
     def start(self, spec: EngineSpec) -> StartInfo:
-        ready = self._receive(self.load_timeout_s, "worker start-up")
-        assert ready == ("ready",)
+        """Wait for the worker, then have it build and load the engine."""
+        self._receive(Ready, self.load_timeout_s, "worker start-up")
         process_ms = (time.perf_counter_ns() - self.created_ns) / 1e6
-        self._send(("load", spec), "load")
-        status, body = self._receive(self.load_timeout_s, "engine load")
-        if status != "ok":
-            kind, message = body
-            raise _ERROR_TYPES[kind](message)
-        return StartInfo(process_ms=process_ms, **body)
+        self._send(Start(spec), "load")
+        started = self._receive(Started, self.load_timeout_s, "engine load")
+        return dataclasses.replace(started.start, process_ms=process_ms)
 
     def call(
         self, payload: Any, *, use_stream: bool, keep_audio: bool, batch: int = 1
     ) -> CallRecord:
-        self._send(("call", payload, use_stream, keep_audio, batch), "a call")
-        return self._receive(self.timeout_s, "engine call")
+        """Have the worker time one call; raises EngineFailed past the timeout (the worker is killed)."""
+        self._send(Call(payload, use_stream, keep_audio, batch), "a call")
+        return self._receive(Result, self.timeout_s, "engine call").record
 
-    def memory(self) -> dict[str, Any]:
-        self._send(("memory",), "reading memory")
-        return self._receive(30, "reading memory")
-
-    def _kill(self) -> None:
-        if self._proc.is_alive():
-            self._proc.kill()
-        self._proc.join(5)
+    def memory(self) -> MemoryUsage:
+        """The worker's peak memory: the engine's alone."""
+        self._send(ReadMemory(), "reading memory")
+        return self._receive(MemoryReport, 30, "reading memory").usage
 
     def close(self) -> None:
+        """Ask the worker to close its engine and exit; kill it if it does not."""
         try:
             if self._proc.is_alive():
-                self._conn.send(("close",))
+                self._conn.send(Close())
                 self._proc.join(10)
         except (BrokenPipeError, ConnectionError, OSError):
             pass
@@ -184,10 +182,56 @@ class WorkerExecutor:
             self._conn.close()
             self._log.unlink(missing_ok=True)
 
+    def _send(self, message: ToWorker, what: str) -> None:
+        try:
+            self._conn.send(message)
+        except (BrokenPipeError, ConnectionError, OSError):
+            raise EngineFailed(f"worker is gone before {what}{self._log_tail()}") from None
 
-def make_executor(mode: str, timeout_s: float | None) -> InProcessExecutor | WorkerExecutor:
-    if mode == "worker":
-        return WorkerExecutor(timeout_s=timeout_s)
-    if mode == "in-process":
-        return InProcessExecutor(timeout_s=timeout_s)
-    raise ConfigError(f"unknown executor mode {mode!r} (use worker or in-process)")
+    def _receive(self, expected: type[Reply], timeout: float | None, what: str) -> Reply:
+        """The worker's answer, which must be ``expected``; a Failed one is raised as its error."""
+        if not self._conn.poll(timeout):
+            self._kill()
+            raise EngineFailed(f"{what} timed out after {timeout:g} s; the worker was stopped")
+        try:
+            reply: FromWorker = self._conn.recv()
+        except (EOFError, ConnectionError):
+            self._proc.join(5)
+            code = self._proc.exitcode
+            raise EngineFailed(
+                f"worker died during {what} (exit code {code}){self._log_tail()}"
+            ) from None
+        if isinstance(reply, expected):
+            return reply
+        if isinstance(reply, Failed):
+            raise reply.error()
+        self._kill()
+        raise EngineFailed(f"the worker answered {type(reply).__name__} to {what}; it was stopped")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self._log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return f" (last log line: {lines[-1][:200]})" if lines else ""
+
+    def _kill(self) -> None:
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join(5)
+
+
+EXECUTORS: dict[str, Callable[[float | None], Executor]] = {
+    WorkerExecutor.mode: WorkerExecutor,
+    InProcessExecutor.mode: InProcessExecutor,
+}
+"""Executor mode → factory called with the per-call timeout (``None``: no limit)."""
+
+
+def make_executor(mode: str, timeout_s: float | None) -> Executor:
+    """A fresh executor for one case; ConfigError for an unknown mode."""
+    factory = EXECUTORS.get(mode)
+    if factory is None:
+        known = " or ".join(EXECUTORS)
+        raise ConfigError(f"unknown executor mode {mode!r} (use {known})")
+    return factory(timeout_s)

@@ -1,4 +1,4 @@
-"""Time one engine call. The same code runs in-process and inside a worker process.
+"""Time an engine's start and its calls. The same code runs in-process and inside a worker process.
 
 Wall time comes from ``time.perf_counter_ns`` (monotonic, nanoseconds) read around the engine call
 and nothing else; CPU time from ``time.process_time`` (all of this process's threads) plus waited-for children.
@@ -14,9 +14,22 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from voxbench.engine import collect_stages
+from voxbench.engine import (
+    Adapted,
+    Output,
+    adapt,
+    as_chunk,
+    as_output,
+    can_stream,
+    collect_stages,
+)
+from voxbench.errors import EngineFailed, VoxbenchError
+
+if TYPE_CHECKING:
+    # Only a type here: a worker imports the registry when the spec it is sent is unpickled.
+    from voxbench.engines.registry import EngineSpec
 
 
 @dataclass
@@ -37,9 +50,64 @@ class CallRecord:
 
     @property
     def audio_seconds(self) -> float | None:
+        """Length of the audio answered, or None without audio or sample rate."""
         if self.sample_rate and self.samples:
             return self.samples / self.sample_rate
         return None
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """How long it took to get an engine ready, and what it says about itself.
+
+    ``process_ms`` is the worker's start-up (``None`` in-process), filled in by the executor.
+    """
+
+    process_ms: float | None
+    import_ms: float
+    load_ms: float
+    streams: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryUsage:
+    """Peak resident memory and GPU memory of the process the engine ran in, and how GPU was read."""
+
+    rss_mb: float
+    gpu_mb: float | None = None
+    gpu_scope: str | None = None
+
+
+def start_engine(spec: EngineSpec) -> tuple[Adapted, StartInfo]:
+    """Import, build and load the engine, timing the import and the load apart.
+
+    Raises only :class:`VoxbenchError`: anything else the engine raises becomes a one-line
+    EngineFailed naming the engine.
+    """
+    try:
+        t0 = time.perf_counter_ns()
+        spec.factory()
+        t1 = time.perf_counter_ns()
+        engine = adapt(spec.create())
+        engine.load()
+        t2 = time.perf_counter_ns()
+        info = engine.info()
+    except VoxbenchError:
+        raise
+    except Exception as exc:
+        err = error_dict(exc)
+        raise EngineFailed(
+            f"engine {spec.ref!r} failed to load: {err['type']}: {err['message']}"
+        ) from exc
+    start = StartInfo(
+        process_ms=None,
+        import_ms=(t1 - t0) / 1e6,
+        load_ms=(t2 - t1) / 1e6,
+        streams=can_stream(engine),
+        info=info,
+    )
+    return engine, start
 
 
 def _cpu_seconds() -> float:
@@ -69,58 +137,82 @@ def measure_call(
     """Call the engine once on ``payload`` and return what was measured; never raises.
 
     ``batch`` > 1 sends ``batch`` copies of the input in one ``synthesize_batch`` call. An engine's
-    ``synchronize()`` (a GPU engine waiting for its device) runs before the clock stops.
+    ``synchronize()`` (a GPU engine waiting for its device) runs before the clock stops. Answers in
+    the friendly forms (tuples, bare arrays) become Output/Chunk through :func:`as_output` and
+    :func:`as_chunk` after the clock is read; a wrong one is this call's error.
     """
+    # The engine's own methods, not Adapted's: no extra frames, and no normalising, on the clock.
+    raw = engine.engine if isinstance(engine, Adapted) else engine
     rec = CallRecord()
-    sync = getattr(engine, "synchronize", None)
+    sync = getattr(raw, "synchronize", None)
     sync = sync if callable(sync) else None
-    kept: list[Any] = []
+    kept: list[Any] | None = [] if keep_audio else None
     with collect_stages() as stages:
         cpu0 = _cpu_seconds()
         t0 = time.perf_counter_ns()
         try:
             if use_stream:
-                last = t0
-                for chunk in engine.stream(payload):
-                    now = time.perf_counter_ns()
-                    if rec.chunks == 0:
-                        rec.ttfa_ns = now - t0
-                    else:
-                        rec.chunk_gaps_ns.append(now - last)
-                    last = now
-                    rec.chunks += 1
-                    rec.samples += len(chunk.audio)
-                    rec.sample_rate = chunk.sample_rate
-                    if keep_audio:
-                        kept.append(chunk.audio)
+                _stream_into(rec, raw, payload, t0, kept)
                 if sync is not None:
                     sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
             else:
+                method = "synthesize_batch" if batch > 1 else "synthesize"
                 if batch > 1:
-                    outs = engine.synthesize_batch([payload] * batch)
+                    answers = raw.synthesize_batch([payload] * batch)
                 else:
-                    outs = [engine.synthesize(payload)]
+                    answers = [raw.synthesize(payload)]
                 if sync is not None:
                     sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
-                for out in outs:
-                    if out.audio is not None:
-                        rec.samples += len(out.audio)
-                        rec.sample_rate = out.sample_rate
-                        if keep_audio:
-                            kept.append(out.audio)
-                    rec.text = out.text
-                    for k, v in out.stages.items():
-                        stages[k] = stages.get(k, 0.0) + v
+                outs = [as_output(answer, raw, method) for answer in answers]
+                _add_outputs(rec, outs, stages, kept)
         except Exception as exc:
-            rec.wall_ns = time.perf_counter_ns() - t0
+            rec.wall_ns = rec.wall_ns or time.perf_counter_ns() - t0
             rec.error = error_dict(exc)
         rec.cpu_s = _cpu_seconds() - cpu0
     rec.stages = dict(stages)
-    if keep_audio and kept:
+    if kept:
         rec.audio = _concat(kept)
     return rec
+
+
+def _stream_into(
+    rec: CallRecord, engine: Any, payload: Any, t0: int, kept: list[Any] | None
+) -> None:
+    """Iterate one stream, noting time to first audio and the gaps between chunks."""
+    stream = getattr(engine, "stream", None)
+    if not callable(stream):
+        raise EngineFailed("the engine has no stream() to call")
+    last = t0
+    for item in stream(payload):
+        now = time.perf_counter_ns()
+        chunk = as_chunk(item, engine)
+        if rec.chunks == 0:
+            rec.ttfa_ns = now - t0
+        else:
+            rec.chunk_gaps_ns.append(now - last)
+        last = now
+        rec.chunks += 1
+        rec.samples += len(chunk.audio)
+        rec.sample_rate = chunk.sample_rate
+        if kept is not None:
+            kept.append(chunk.audio)
+
+
+def _add_outputs(
+    rec: CallRecord, outs: list[Output], stages: dict[str, float], kept: list[Any] | None
+) -> None:
+    """Samples, text and engine-reported stages of whole answers (after the clock stopped)."""
+    for out in outs:
+        if out.audio is not None:
+            rec.samples += len(out.audio)
+            rec.sample_rate = out.sample_rate
+            if kept is not None:
+                kept.append(out.audio)
+        rec.text = out.text
+        for k, v in out.stages.items():
+            stages[k] = stages.get(k, 0.0) + v
 
 
 def max_rss_mb() -> float:
@@ -174,7 +266,7 @@ def gpu_memory_mb() -> tuple[float | None, str | None]:
         pynvml.nvmlShutdown()
 
 
-def memory_report() -> dict[str, float | str | None]:
+def memory_report() -> MemoryUsage:
     """Peak RSS and GPU memory of this process, read at the end of a case."""
     gpu, scope = gpu_memory_mb()
-    return {"rss_mb": max_rss_mb(), "gpu_mb": gpu, "gpu_scope": scope}
+    return MemoryUsage(rss_mb=max_rss_mb(), gpu_mb=gpu, gpu_scope=scope)

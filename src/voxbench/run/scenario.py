@@ -18,16 +18,18 @@ from voxbench.engines.registry import EngineSpec
 from voxbench.errors import VoxbenchError
 from voxbench.results.document import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
 from voxbench.results.stats import summarize
-from voxbench.run.executors import make_executor
-from voxbench.run.measure import CallRecord
+from voxbench.run.executors import Executor, make_executor
+from voxbench.run.measure import CallRecord, StartInfo
 from voxbench.workloads.base import WorkloadItem
 
 
 @dataclass(frozen=True)
 class Settings:
+    """How each case is measured: call counts, where the engine runs, streaming, audio kept."""
+
     iterations: int = 10
     warmup: int = 3
-    mode: str = "worker"
+    mode: str = "worker"  # a key of voxbench.run.executors.EXECUTORS
     timeout_s: float | None = 120.0
     stream: str = "auto"  # auto: stream when the engine can; on: require it; off: never
     save_audio: bool = True
@@ -35,6 +37,8 @@ class Settings:
 
 @dataclass
 class CaseOutcome:
+    """A measured case, with the audio of one iteration to save beside the document."""
+
     case: Case
     audio: Any = None  # float32 audio of one measured iteration, for listening
     sample_rate: int | None = None
@@ -53,6 +57,11 @@ def _case_id(
     p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
     b = f"batch={batch}" if batch > 1 else ""
     return "/".join(x for x in (engine, workload, item.id, p, b, device) if x)
+
+
+def _summary(values: list[float], *, ci: bool = True) -> Summary | None:
+    stats = summarize(values, ci=ci)
+    return Summary(**stats) if stats else None
 
 
 def _median(values: list[float]) -> float | None:
@@ -76,8 +85,7 @@ def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> 
     case.samples = s
     if not ok:
         return
-    lat = summarize(s.latency_ms)
-    case.latency_ms = Summary(**lat) if lat else None
+    case.latency_ms = lat = _summary(s.latency_ms)
     walls = [r.wall_ns / 1e9 for r in ok]
     with_audio = [(w, r.audio_seconds) for w, r in zip(walls, ok, strict=True) if r.audio_seconds]
     if with_audio:
@@ -85,26 +93,26 @@ def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> 
         case.rtf = _median([w / a for w, a in with_audio])
         case.rtfx = _median([a / w for w, a in with_audio if w > 0])
         case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
-    if lat and lat["median"] > 0:
-        case.items_per_second = case.batch_size / (lat["median"] / 1000)
+    if lat and lat.median > 0:
+        case.items_per_second = case.batch_size / (lat.median / 1000)
         if item.chars:
-            case.chars_per_second = item.chars * case.batch_size / (lat["median"] / 1000)
+            case.chars_per_second = item.chars * case.batch_size / (lat.median / 1000)
     if s.ttfa_ms:
-        case.ttfa_ms = Summary(**summarize(s.ttfa_ms))  # type: ignore[arg-type]
+        case.ttfa_ms = _summary(s.ttfa_ms)
         case.chunks = int(_median([r.chunks for r in ok]) or 0)
     if s.chunk_gap_ms:
-        case.chunk_gap_ms = Summary(**summarize(s.chunk_gap_ms, ci=False))  # type: ignore[arg-type]
+        case.chunk_gap_ms = _summary(s.chunk_gap_ms, ci=False)
     case.cpu_utilization = _median([r.cpu_s / w for r, w in zip(ok, walls, strict=True) if w > 0])
     texts = [r.text for r in ok if r.text]
     case.output_text = texts[-1] if texts else None
     for name, values in s.stages_ms.items():
         med = _median(values) or 0.0
-        share = med / lat["median"] if lat and lat["median"] > 0 else None
+        share = med / lat.median if lat and lat.median > 0 else None
         case.stages[name] = StageSummary(median_ms=med, share=share)
 
 
 def measure_iterations(
-    executor: Any,
+    executor: Executor,
     payload: Any,
     n: int,
     *,
@@ -139,7 +147,49 @@ def run_case(
     batch_size: int = 1,
 ) -> CaseOutcome:
     """Measure one case end to end; engine failures are recorded in the case, never raised."""
-    case = Case(
+    case = _new_case(spec, engine_name, workload, item, settings, batch_size)
+    outcome = CaseOutcome(case=case)
+    payload = item.payload()
+    records: list[CallRecord] = []
+    total, done = 1 + settings.warmup + settings.iterations, 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        tick(n)
+
+    fatal: ErrorRecord | None = None
+    executor = make_executor(settings.mode, settings.timeout_s)
+    case.peak_rss_scope = executor.rss_scope
+    try:
+        _drive(executor, spec, payload, settings, batch_size, outcome, records, step)
+    except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
+        fatal = ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
+    finally:
+        case.errors.extend(_error("measure", i, r.error) for i, r in enumerate(records) if r.error)
+        if fatal:
+            case.errors.append(fatal)
+        _fill_metrics(case, records, item)
+        tick(total - done)  # the calls a failure skipped, so progress still reaches the end
+        try:
+            executor.close()
+        except Exception as exc:
+            case.errors.append(
+                ErrorRecord(phase="case", type=type(exc).__name__, message=f"close failed: {exc}")
+            )
+        case.error_count = len(case.errors)
+    return outcome
+
+
+def _new_case(
+    spec: EngineSpec,
+    engine_name: str,
+    workload: str,
+    item: WorkloadItem,
+    settings: Settings,
+    batch_size: int,
+) -> Case:
+    return Case(
         id=_case_id(engine_name, workload, item, spec.params, spec.device, batch_size),
         engine=engine_name,
         workload=workload,
@@ -153,92 +203,82 @@ def run_case(
         batch_size=batch_size,
         mode=settings.mode,
         iterations=settings.iterations,
-        warmup=settings.warmup,  # type: ignore[arg-type]
+        warmup=settings.warmup,
     )
-    outcome = CaseOutcome(case=case)
-    calls_left = 1 + settings.warmup + settings.iterations
-    payload = item.payload()
-    records: list[CallRecord] = []
-    fatal: ErrorRecord | None = None
-    executor = make_executor(settings.mode, settings.timeout_s)
-    case.peak_rss_scope = executor.rss_scope  # type: ignore[assignment]
+
+
+def _drive(
+    executor: Executor,
+    spec: EngineSpec,
+    payload: Any,
+    settings: Settings,
+    batch: int,
+    outcome: CaseOutcome,
+    records: list[CallRecord],
+    tick: Tick,
+) -> None:
+    """Start the engine, then the cold call, the warm-ups and the measured calls (into ``records``).
+
+    Raises VoxbenchError only when the executor itself fails (a timeout, a dead worker).
+    """
+    case = outcome.case
     try:
-        try:
-            started = executor.start(spec)
-        except VoxbenchError as exc:
-            case.errors.append(ErrorRecord(phase="load", type=type(exc).__name__, message=str(exc)))
-            return outcome
-        case.engine_info = started.info
-        actual = started.info.get("device_actual")
-        if actual:
-            case.device_actual = str(actual)
-            case.device_fallback = case.device_actual.split(":")[0] != spec.device.split(":")[0]
-        if settings.stream == "on" and not started.streams:
-            case.errors.append(
-                ErrorRecord(
-                    phase="load",
-                    type="ConfigError",
-                    message=f"engine {engine_name!r} cannot stream (use --stream auto or off)",
-                )
-            )
-            return outcome
-        use_stream = started.streams and settings.stream != "off" and batch_size == 1
-        case.streamed = use_stream
+        started = executor.start(spec)
+    except VoxbenchError as exc:
+        case.errors.append(ErrorRecord(phase="load", type=type(exc).__name__, message=str(exc)))
+        return
+    _note_engine(case, started, spec)
+    if settings.stream == "on" and not started.streams:
+        message = f"engine {case.engine!r} cannot stream (use --stream auto or off)"
+        case.errors.append(ErrorRecord(phase="load", type="ConfigError", message=message))
+        return
+    use_stream = started.streams and settings.stream != "off" and batch == 1
+    case.streamed = use_stream
 
-        first = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch_size)
-        cold_total = (time.perf_counter_ns() - executor.created_ns) / 1e6
-        calls_left -= 1
+    first = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch)
+    cold_total = (time.perf_counter_ns() - executor.created_ns) / 1e6
+    tick(1)
+    if first.error:
+        case.errors.append(_error("cold", None, first.error))
+    case.cold_start = ColdStart(
+        total_ms=cold_total,
+        process_ms=started.process_ms,
+        import_ms=started.import_ms,
+        load_ms=started.load_ms,
+        first_call_ms=first.wall_ns / 1e6,
+    )
+    case.cold_start_ms = cold_total
+
+    for i in range(settings.warmup):
+        rec = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch)
         tick(1)
-        if first.error:
-            case.errors.append(_error("cold", None, first.error))
-        case.cold_start = ColdStart(
-            total_ms=cold_total,
-            process_ms=started.process_ms,
-            import_ms=started.import_ms,
-            load_ms=started.load_ms,
-            first_call_ms=first.wall_ns / 1e6,
-        )
-        case.cold_start_ms = cold_total
+        if rec.error:
+            case.errors.append(_error("warmup", i, rec.error))
 
-        for i in range(settings.warmup):
-            rec = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch_size)
-            calls_left -= 1
-            tick(1)
-            if rec.error:
-                case.errors.append(_error("warmup", i, rec.error))
+    measure_iterations(
+        executor,
+        payload,
+        settings.iterations,
+        use_stream=use_stream,
+        keep_last_audio=settings.save_audio,
+        tick=tick,
+        records=records,
+        batch=batch,
+    )
+    if records and records[-1].audio is not None:
+        outcome.audio, outcome.sample_rate = records[-1].audio, records[-1].sample_rate
+    memory = executor.memory()
+    case.peak_rss_mb = memory.rss_mb
+    case.peak_gpu_mb, case.peak_gpu_scope = memory.gpu_mb, memory.gpu_scope
 
-        measure_iterations(
-            executor,
-            payload,
-            settings.iterations,
-            use_stream=use_stream,
-            keep_last_audio=settings.save_audio,
-            tick=tick,
-            records=records,
-            batch=batch_size,
-        )
-        if records and records[-1].audio is not None:
-            outcome.audio, outcome.sample_rate = records[-1].audio, records[-1].sample_rate
-        memory = executor.memory()
-        case.peak_rss_mb = memory["rss_mb"]
-        case.peak_gpu_mb, case.peak_gpu_scope = memory["gpu_mb"], memory["gpu_scope"]
-    except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
-        fatal = ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
-    finally:
-        calls_left -= len(records)
-        case.errors.extend(_error("measure", i, r.error) for i, r in enumerate(records) if r.error)
-        if fatal:
-            case.errors.append(fatal)
-        _fill_metrics(case, records, item)
-        tick(calls_left)
-        try:
-            executor.close()
-        except Exception as exc:
-            case.errors.append(
-                ErrorRecord(phase="case", type=type(exc).__name__, message=f"close failed: {exc}")
-            )
-        case.error_count = len(case.errors)
-    return outcome
+
+def _note_engine(case: Case, started: StartInfo, spec: EngineSpec) -> None:
+    """What the engine said about itself, and whether it runs on another device than asked."""
+    case.engine_info = started.info
+    actual = started.info.get("device_actual")
+    if actual:
+        case.device_actual = str(actual)
+        case.device_fallback = case.device_actual.split(":")[0] != spec.device.split(":")[0]
 
 
 def write_audio(outcome: CaseOutcome, folder: Path) -> str | None:

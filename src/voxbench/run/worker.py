@@ -1,6 +1,8 @@
 """The worker process: builds one engine and answers timing requests over a pipe.
 
-Kept free of heavy imports so that start-up time is the engine's own, not voxbench's.
+The conversation is typed (:mod:`voxbench.run.messages`). Kept free of heavy imports so that
+start-up time is the engine's own, not voxbench's: the registry, and the engine, load when the
+first :class:`~voxbench.run.messages.Start` arrives.
 """
 
 from __future__ import annotations
@@ -9,7 +11,21 @@ import os
 import signal
 import sys
 from multiprocessing.connection import Connection
-from typing import Any
+
+from voxbench.engine import Adapted
+from voxbench.errors import VoxbenchError
+from voxbench.run.measure import measure_call, memory_report, start_engine
+from voxbench.run.messages import (
+    Call,
+    Close,
+    Failed,
+    MemoryReport,
+    ReadMemory,
+    Ready,
+    Result,
+    Start,
+    Started,
+)
 
 
 def _redirect_output(log_path: str) -> None:
@@ -22,53 +38,46 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
 
 
-def _load(spec: Any) -> tuple[Any, tuple[str, Any]]:
-    from voxbench.errors import ConfigError, EngineUnavailable, VoxbenchError
-    from voxbench.run.executors import build_and_load
-    from voxbench.run.measure import error_dict
-
+def _start(message: Start) -> tuple[Adapted | None, Started | Failed]:
     try:
-        engine, facts = build_and_load(spec)
-        return engine, ("ok", facts)
-    except EngineUnavailable as exc:
-        return None, ("error", ("unavailable", str(exc)))
-    except ConfigError as exc:
-        return None, ("error", ("config", str(exc)))
+        engine, start = start_engine(message.spec)
     except VoxbenchError as exc:
-        return None, ("error", ("failed", str(exc)))
-    except Exception as exc:
-        err = error_dict(exc)
-        msg = f"engine {spec.ref!r} failed to load: {err['type']}: {err['message']}"
-        return None, ("error", ("failed", msg))
+        return None, Failed.of(exc)
+    return engine, Started(start)
 
 
 def main(conn: Connection, log_path: str) -> None:
+    """The worker's life: answer messages until Close (or the parent's end of the pipe closes)."""
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(log_path)
-    from voxbench.run.measure import measure_call, memory_report
-
-    engine: Any = None
-    conn.send(("ready",))
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            break
-        op = message[0]
-        if op == "call":
-            _, payload, use_stream, keep_audio, batch = message
-            conn.send(
-                measure_call(
-                    engine, payload, use_stream=use_stream, keep_audio=keep_audio, batch=batch
+    engine: Adapted | None = None
+    conn.send(Ready())
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                break
+            # Call first: it is the message that comes thousands of times.
+            if isinstance(message, Call):
+                record = measure_call(
+                    engine,
+                    message.payload,
+                    use_stream=message.use_stream,
+                    keep_audio=message.keep_audio,
+                    batch=message.batch,
                 )
-            )
-        elif op == "load":
-            engine, reply = _load(message[1])
-            conn.send(reply)
-        elif op == "memory":
-            conn.send(memory_report())
-        elif op == "close":
-            break
-    if engine is not None and callable(getattr(engine, "close", None)):
-        engine.close()
+                conn.send(Result(record))
+            elif isinstance(message, Start):
+                engine, reply = _start(message)
+                conn.send(reply)
+            elif isinstance(message, ReadMemory):
+                conn.send(MemoryReport(memory_report()))
+            elif isinstance(message, Close):
+                break
+            else:  # cannot happen with a parent of this version; die loudly, the log tells why
+                raise TypeError(f"unknown message {message!r}")
+    finally:
+        if engine is not None:
+            engine.close()
