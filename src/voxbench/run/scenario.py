@@ -17,6 +17,7 @@ from typing import Any
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import VoxbenchError
 from voxbench.results.document import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
+from voxbench.results.keys import case_id
 from voxbench.results.stats import summarize
 from voxbench.run.executors import Executor, make_executor
 from voxbench.run.measure import CallRecord, StartInfo
@@ -49,14 +50,6 @@ Tick = Callable[[int], None]
 
 def _error(phase: str, iteration: int | None, err: dict[str, str]) -> ErrorRecord:
     return ErrorRecord(phase=phase, iteration=iteration, **err)
-
-
-def _case_id(
-    engine: str, workload: str, item: WorkloadItem, params: dict[str, Any], device: str, batch: int
-) -> str:
-    p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    b = f"batch={batch}" if batch > 1 else ""
-    return "/".join(x for x in (engine, workload, item.id, p, b, device) if x)
 
 
 def _summary(values: list[float], *, ci: bool = True) -> Summary | None:
@@ -190,7 +183,7 @@ def _new_case(
     batch_size: int,
 ) -> Case:
     return Case(
-        id=_case_id(engine_name, workload, item, spec.params, spec.device, batch_size),
+        id=case_id(engine_name, workload, item.id, spec.params, batch_size, spec.device),
         engine=engine_name,
         workload=workload,
         input_id=item.id,
