@@ -27,6 +27,7 @@ from voxbench.cli.common import (
     split,
     write_outputs,
 )
+from voxbench.run.settings import DEFAULT_OUTPUT, Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from voxbench.api import Outcome
     from voxbench.micro.runner import MicroCase
     from voxbench.run.planner import PlannedCase
+
+
+DEFAULTS = Settings()
 
 
 class StreamMode(StrEnum):
@@ -85,15 +89,22 @@ def run(
     ] = None,
     iterations: Annotated[
         int | None,
-        typer.Option("--iterations", "-n", min=1, help="Measured iterations per case [10]."),
+        typer.Option(
+            "--iterations",
+            "-n",
+            min=1,
+            help=f"Measured iterations per case [{DEFAULTS.iterations}].",
+        ),
     ] = None,
-    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up calls per case [3].")] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help=f"Warm-up calls per case [{DEFAULTS.warmup}].")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
-            help="Results root folder [results]; the run goes in OUTPUT/<machine-id>/<run-id>/.",
+            help=f"Results root folder [{DEFAULT_OUTPUT}]; the run goes in OUTPUT/<machine-id>/<run-id>/.",
         ),
     ] = None,
     in_process: Annotated[
@@ -105,13 +116,15 @@ def run(
     ] = False,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Per-call timeout in seconds, worker mode [120]; 0 for none."),
+        typer.Option(
+            help=f"Per-call timeout in seconds, worker mode [{DEFAULTS.timeout_s:g}]; 0 for none."
+        ),
     ] = None,
     stream: Annotated[
         StreamMode | None,
         typer.Option(
             help="auto: stream when the engine can "
-            "(measures ttfa); off: whole-answer calls only [auto]."
+            f"(measures ttfa); off: whole-answer calls only [{DEFAULTS.stream}]."
         ),
     ] = None,
     json_out: JsonOption = None,

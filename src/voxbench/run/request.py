@@ -1,7 +1,7 @@
 """What to run, built and validated in one place for every caller.
 
 A :class:`RunRequest` comes from three sources, each overriding the one before: the defaults
-(:class:`~voxbench.run.scenario.Settings` and the dataclass defaults here, declared once), a
+(:class:`~voxbench.run.settings.Settings` and the dataclass defaults here, declared once), a
 ``voxbench.toml`` (:mod:`voxbench.run.config`), and :class:`RunOptions` — what a command line or
 a Python caller says, ``None`` meaning "not given". ``voxbench run`` is
 ``RunRequest.from_sources(config, RunOptions(...))``; a Python user gets the same checks::
@@ -20,9 +20,7 @@ from voxbench.engines import devices
 from voxbench.errors import ConfigError
 from voxbench.run.config import ConfigFile, load_config
 from voxbench.run.params import parse_args, parse_list, parse_sweep
-from voxbench.run.scenario import Settings
-
-DEFAULT_OUTPUT = Path("results")
+from voxbench.run.settings import DEFAULT_OUTPUT, Settings
 
 
 def split_values(values: list[str] | str | None) -> list[str] | None:

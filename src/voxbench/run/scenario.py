@@ -21,19 +21,8 @@ from voxbench.results.keys import case_id
 from voxbench.results.stats import summarize
 from voxbench.run.executors import Executor, make_executor
 from voxbench.run.measure import CallRecord, StartInfo
+from voxbench.run.settings import Settings as Settings
 from voxbench.workloads.base import WorkloadItem
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How each case is measured: call counts, where the engine runs, streaming, audio kept."""
-
-    iterations: int = 10
-    warmup: int = 3
-    mode: str = "worker"  # a key of voxbench.run.executors.EXECUTORS
-    timeout_s: float | None = 120.0
-    stream: str = "auto"  # auto: stream when the engine can; on: require it; off: never
-    save_audio: bool = True
 
 
 @dataclass
