@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from voxbench.errors import ConfigError
+from voxbench.results.validity import Validity
 
 SCHEMA_VERSION = "1.3"
 
@@ -139,6 +140,9 @@ class Case(_Model):
     audio_file: str | None = None
     output_text: str | None = None
     input_text: str | None = Field(None, description="the text input, kept for WER and reruns")
+    validity: Validity | None = Field(
+        None, description="valid, or not and why (docs/methodology.md, Validity)"
+    )
     quality: dict[str, QualityScore] = Field(
         {}, description="quality values by name, computed on the case's saved audio"
     )
@@ -295,6 +299,9 @@ class LoadLevel(_LevelPart):
     stalls: Stalls | None = Field(None, description="streamed responses only")
     slo: dict[str, bool] = Field({}, description="SLO clause -> held at this level")
     meets_slo: bool | None = Field(None, description="every clause held, not saturated")
+    validity: Validity | None = Field(
+        None, description="valid, or not and why (docs/methodology.md, Validity)"
+    )
 
 
 class LoadResult(_Model):
