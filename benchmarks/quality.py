@@ -17,10 +17,18 @@ and a 50-1100 Hz range.
 Also pitch against a target melody (one F0 analysis instead of two) on the generated singing voice
 of the ``singing30`` workload.
 
-Goals: pitch and spectral each at least 100x real time; the whole set at least 5x (the sum of every
-available metric's time, per second of audio). Metrics whose first call takes over 2 s are timed
-3 times at most, to keep the run short.
-Usage: python benchmarks/quality.py [--quick] [--repeats 5]
+The whole set as an evaluation runs it (:func:`voxbench.quality.scoring.score_entries`): every
+available metric on each of the sentences above as its own case (its reference an altered copy),
+first serially (``jobs=1``, every metric in this process, one after another), then in parallel
+(one worker process per CPU, the metric families side by side), in the same run, each timed from
+start to end (wall clock): cold (imports and model loads included: an evaluation loads each model
+once), then warm (models loaded: this process for serial, the same worker pool for parallel); all
+checked to give the same scores. "x real time" = seconds of audio judged / wall seconds.
+
+Goals: pitch and spectral each at least 100x real time; the whole set at least 8x (parallel
+evaluation), with 5x for the sum of every available metric's warm time, per second of audio.
+Metrics whose first call takes over 2 s are timed 3 times at most, to keep the run short.
+Usage: python benchmarks/quality.py [--quick] [--repeats 5] [--jobs N]
 """
 
 from __future__ import annotations
@@ -48,6 +56,14 @@ import numpy as np
 from voxbench.engines.espeak import EspeakEngine
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable
 from voxbench.quality.registry import BUILTIN_FAMILIES, ENTRY_POINT_GROUP, family_metrics
+from voxbench.quality.scoring import (
+    Entry,
+    default_jobs,
+    evaluation_threads,
+    score_entries,
+    worker_pool,
+)
+from voxbench.quality.targets import DEFAULT_TARGETS
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -62,6 +78,7 @@ SLOW_FIRST_CALL_S = 2.0
 SLOW_REPEATS = 3
 DSP_GOAL = 100.0
 WHOLE_SET_GOAL = 5.0
+EVALUATION_GOAL = 8.0
 F0_RANGE = (50.0, 1100.0)
 HOP_S = 0.01
 
@@ -244,6 +261,87 @@ def bench_singing_pitch(repeats: int) -> tuple[float, float, float] | None:
     return seconds, wall, cpu
 
 
+def sentence_entries() -> list[Entry]:
+    """Each of :data:`SENTENCES` as one case: espeak-ng speech, an altered copy as reference."""
+    engine = EspeakEngine()
+    engine.load()
+    try:
+        engine.synthesize("warm up")
+        entries = []
+        for k, text in enumerate(SENTENCES):
+            out = engine.synthesize(text)
+            assert out.audio is not None and out.sample_rate is not None
+            clip = Clip(out.audio.astype(np.float32), out.sample_rate)
+            entries.append(Entry(f"s{k}", "text", Item(clip, text, altered(clip, seed=k))))
+    finally:
+        engine.close()
+    return entries
+
+
+def bench_evaluation(metrics: list[Metric], jobs: int | None) -> list[tuple[str, float, float]]:
+    """The whole set over the sentence cases, serial then parallel: (label, audio s, wall s)."""
+    runnable = [m for m in metrics if not m.unavailable()]
+    entries = sentence_entries()
+    seconds = sum(e.item.audio.seconds for e in entries if e.item is not None)
+    workers = jobs or default_jobs()
+    print(
+        f"Whole set as one evaluation: {len(runnable)} metrics x {len(entries)} cases "
+        f"({seconds:.1f} s of audio), {evaluation_threads(len(runnable))} library thread(s) "
+        "per metric; cold = imports and model loads included:"
+    )
+    rows: list[tuple[str, float, float]] = []
+    results = []
+    threads = evaluation_threads(len(runnable))
+    with worker_pool(min(workers, len(runnable)), threads) as pool:
+        # cold: imports and model loads count; warm: the same again, models loaded (the second
+        # warm parallel call, so every worker has met the metrics it is given)
+        runs = (
+            ("serial, cold", 1, False),
+            (f"parallel x{workers}, cold", workers, True),
+            ("serial, warm", 1, False),
+            (f"parallel x{workers}, warm", workers, True),
+            (f"parallel x{workers}, warm", workers, True),
+        )
+        for k, (label, n, reuse) in enumerate(runs):
+            c0, t0 = time.process_time(), time.perf_counter()
+            scored = score_entries(
+                entries, runnable, DEFAULT_TARGETS, jobs=n, pool=pool if reuse else None
+            )
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            results.append(scored)
+            if k == 3:
+                continue
+            rows.append((label, seconds, wall))
+            print(
+                f"  {label:22} wall {wall:7.2f} s  {seconds / wall:6.1f}x real time  "
+                f"(this process's CPU {cpu:6.2f} s)"
+            )
+
+    def fields(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {k: s.model_dump(exclude={"compute_s", "value"}) for k, s in c.items()} for c in scores
+        ]
+
+    def values(scores: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([s.value for c in scores for s in c.values() if s.value is not None])
+
+    same = all(fields(r) == fields(results[0]) for r in results[1:])
+    spread = (
+        max(float(np.max(np.abs(values(r) - values(results[0])), initial=0.0)) for r in results[1:])
+        if same
+        else float("nan")
+    )
+    print(
+        f"  same scores in all {len(results)} evaluations: {'yes' if same else 'NO'} "
+        f"(reasons, verdicts, transcripts exactly; values to {spread:.1e} at most)"
+    )
+    print(
+        f"  parallel / serial speed: cold {rows[0][2] / rows[1][2]:.2f}x, "
+        f"warm {rows[2][2] / rows[3][2]:.2f}x\n"
+    )
+    return rows
+
+
 def goal(label: str, seconds: float, wall: float, cpu: float, target: float) -> None:
     """One goal line: judged on wall time; CPU time beside it shows what contention cost."""
     verdict = "met" if seconds / wall >= target else "MISSED"
@@ -257,6 +355,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s of audio only, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per figure (5)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (one per CPU)")
+    parser.add_argument(
+        "--evaluation-only", action="store_true", help="only the serial/parallel whole set"
+    )
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
     targets = (10.0,) if args.quick else (10.0, 30.0)
@@ -270,6 +372,10 @@ def main() -> None:
     metrics, notes = load_metrics()
     for note in notes:
         print(note)
+    evaluation = bench_evaluation(metrics, args.jobs)  # first: imports and loads count
+    if args.evaluation_only:
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+        return
     items: dict[float, Item] = {}
     longest, text = speech(max(targets))
     for seconds in targets:
@@ -292,6 +398,12 @@ def main() -> None:
             goal(label, seconds, wall, cpu, WHOLE_SET_GOAL)
     if singing:
         goal("pitch against a melody (singing, 30 s)", *singing, DSP_GOAL)
+    for label, seconds, wall in evaluation:
+        verdict = "met" if seconds / wall >= EVALUATION_GOAL else "MISSED"
+        print(
+            f"  {'whole set, ' + label:40} {seconds / wall:7.1f}x real time "
+            f"(goal >= {EVALUATION_GOAL:g}x: {verdict})"
+        )
     missing = [m.name for m in metrics if m.name not in timings]
     if missing or notes:
         print(

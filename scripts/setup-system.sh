@@ -15,11 +15,18 @@ if [ "$profile" = test ]; then
   # benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do
   command -v nginx >/dev/null 2>&1 || packages+=(nginx)
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+  # the quality extra compiles pesq and pysptk from source: a C compiler and Python's headers
+  command -v gcc >/dev/null 2>&1 || packages+=(gcc)
 elif [ "$profile" != demo ]; then
   echo "usage: $0 [demo|test]" >&2
   exit 2
 fi
 python=${PYTHON:-python3}
+# Python.h for those builds: a Debian python3 has it from python3-dev (pyenv builds bring their own)
+if [ "$profile" = test ] && ! "$python" -c 'import os, sys, sysconfig
+sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  packages+=(python3-dev)
+fi
 
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "voxbench needs Python 3.11 or newer; $python is $("$python" --version 2>&1)." >&2

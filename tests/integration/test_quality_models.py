@@ -253,3 +253,31 @@ def test_pocketsphinx_is_the_fallback_when_whisper_is_not_installed(
     monkeypatch.setenv(intelligibility.ASR_ENV, intelligibility.WHISPER)
     reason = ASR.unavailable()
     assert reason is not None and absent in reason
+
+
+# --- the MCD target ---------------------------------------------------------------------------
+
+
+def test_the_mcd_target_passes_the_same_voice_and_fails_another(
+    espeak_voice: EspeakEngine, piper_voice: PiperEngine
+) -> None:
+    """``mcd_db <= 6`` separates voices: espeak against itself at another speaking rate passes,
+    piper against espeak saying the same words fails (half-scale MCD passed both: 2.3 and 5.5)."""
+    from voxbench.quality import spectral
+    from voxbench.quality.targets import DEFAULT_TARGETS
+
+    text = "The quick brown fox jumps over the lazy dog."
+    espeak = speak(espeak_voice, text)
+    slow = EspeakEngine(rate=130)
+    slow.load()
+    try:
+        slow.synthesize("warm up")
+        espeak_slow = speak(slow, text)
+    finally:
+        slow.close()
+    target = DEFAULT_TARGETS["mcd_db"]
+    same = spectral.compute(Item(audio=espeak_slow, reference=espeak))["mcd_db"]
+    other = spectral.compute(Item(audio=speak(piper_voice, text), reference=espeak))["mcd_db"]
+    print(f"\nMCD: espeak slower vs espeak {same:.2f} dB, piper vs espeak {other:.2f} dB")
+    assert target.check(same) and not target.check(other)
+    assert other > same + 4.0

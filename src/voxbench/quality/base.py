@@ -87,6 +87,9 @@ class Metric:
     pip_hint: str = "pip install 'voxbench[quality]'"
     reference_doc: str = ""  # the definition followed, for the report
     speech_only: bool = False  # judged only on speech and singing, not on rendered music (MIDI)
+    # Parallel evaluation starts the costliest metrics first (longest-processing-time order) so
+    # the workers finish together; an order-of-magnitude hint per second of audio, never a value.
+    cost: float = 1.0
 
     def unavailable(self) -> str | None:
         """None when every required module is importable, else the reason with the fix."""

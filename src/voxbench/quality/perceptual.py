@@ -9,7 +9,8 @@
   (Reddy et al. 2021/2022), 1 to 5, no reference needed, by ``speechmos``, which follows Microsoft's
   ``dnsmos_local.py``: 16 kHz input in [-1, 1], 9.01 s windows with a 1 s hop averaged, clips shorter
   than 9.01 s repeated end to end until they fill a window. The two ONNX sessions are loaded once per
-  process, on first use, with ONNX Runtime's default threading.
+  process, on first use, with ONNX Runtime's default threading (in a parallel evaluation's worker,
+  its share of the cores: :func:`voxbench.quality.scoring.library_threads`).
 
 With a reference, both clips are resampled (:func:`scipy.signal.resample_poly`) to the rate each
 algorithm is defined at and cut to the shorter one. Inputs the algorithms cannot judge (silent, or
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxbench.quality._dsp import at_rate, require_signal, trim_to_shorter
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Value
+from voxbench.quality.scoring import library_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,15 +88,28 @@ def compute_stoi(item: Item) -> dict[str, Any]:
     return {"stoi": plain, "estoi": extended}
 
 
-@functools.cache
 def _dnsmos_model() -> Any:
-    """The DNSMOS P.835 and P.808 ONNX sessions, loaded once per process on first use."""
+    """The DNSMOS P.835 and P.808 ONNX sessions for this thread budget, loaded once per process."""
+    return _dnsmos_sessions(library_threads())
+
+
+@functools.cache
+def _dnsmos_sessions(threads: int | None) -> Any:
     from pathlib import Path
 
     from speechmos import dnsmos
 
     models = Path(dnsmos.__file__).parent / "dnsmos_models"
-    return dnsmos.DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
+    model = dnsmos.DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
+    if threads is not None:  # an evaluation's share of the cores
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        model.onnx_sess = ort.InferenceSession(str(models / "sig_bak_ovr.onnx"), options)
+        model.p808_onnx_sess = ort.InferenceSession(str(models / "model_v8.onnx"), options)
+    return model
 
 
 def dnsmos_scores(clip: Clip) -> dict[str, float]:
@@ -124,6 +139,7 @@ def _mos(name: str, description: str) -> Value:
 METRICS: list[Metric] = [
     Metric(
         name="pesq",
+        cost=2.0,
         family="perceptual",
         needs=("reference",),
         values=(
@@ -137,6 +153,7 @@ METRICS: list[Metric] = [
     ),
     Metric(
         name="stoi",
+        cost=1.5,
         family="perceptual",
         needs=("reference",),
         values=(
@@ -150,6 +167,7 @@ METRICS: list[Metric] = [
     ),
     Metric(
         name="dnsmos",
+        cost=10.0,
         family="perceptual",
         needs=(),
         values=(

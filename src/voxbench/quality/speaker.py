@@ -13,16 +13,21 @@ to -30 dBFS (never lowered) and silences longer than resemblyzer's VAD limit cut
 webrtcvad. A clip that is silent, or holds less than :data:`MIN_VOICED_SECONDS` of voiced audio
 after that trimming, is reported unavailable rather than given a meaningless embedding.
 
-The encoder (``VoiceEncoder("cpu")``) is loaded once per process on first use.
+The encoder (``VoiceEncoder("cpu")``) is loaded once per process on first use; during an
+evaluation torch runs on the evaluation's thread budget (:func:`voxbench.quality.scoring.
+library_threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from voxbench.quality.base import Clip, Item, Metric, MetricUnavailable, Value
+from voxbench.quality.scoring import library_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,6 +67,22 @@ def encoder() -> Any:
         return _encoder
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to an evaluation's budget for the block (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _at_16k(clip: Clip) -> np.ndarray:
     """The clip as float32 mono at 16 kHz."""
     import numpy as np
@@ -88,7 +109,8 @@ def embed(clip: Clip, what: str = "clip") -> np.ndarray:
             f"the {what} holds {voiced:.2f} s of voiced audio after VAD trimming "
             f"(at least {MIN_VOICED_SECONDS} s needed for a speaker embedding)"
         )
-    vector = np.asarray(encoder().embed_utterance(wav), dtype=np.float64)
+    with _torch_threads(library_threads()):
+        vector = np.asarray(encoder().embed_utterance(wav), dtype=np.float64)
     norm = float(np.linalg.norm(vector))
     if not np.isfinite(norm) or norm == 0.0:
         raise MetricUnavailable(f"the speaker encoder gave no usable embedding for the {what}")
@@ -111,6 +133,7 @@ def _compute(item: Item) -> dict[str, Any]:
 METRICS: list[Metric] = [
     Metric(
         name="speaker",
+        cost=3.0,
         family="speaker",
         needs=("reference",),
         values=(

@@ -10,13 +10,19 @@ between the two clips, so timing differences do not count as spectral difference
 
 - ``mcd_db``: mel-cepstral distortion (Kubichek 1993, "Mel-cepstral distance measure for objective
   speech quality assessment"), ``(10 / ln 10) * sqrt(2 * sum_{d=1}^{24} (c_d - c'_d)^2)`` per frame
-  pair, c0 (energy) excluded, averaged over the pairs. The mel-cepstrum is the real cepstrum of the
-  natural-log amplitude spectrum after first-order all-pass frequency warping (alpha = 0.42, SPTK's
-  value for 16 kHz; Oppenheim & Johnson 1972), obtained by sampling the log spectrum at the warped
-  frequencies, which is what SPTK's ``freqt`` does to a linear cepstrum. The spectrum is the plain
-  STFT, not a pitch-adaptive envelope (WORLD CheapTrick): cheaper by an F0 analysis, but for high
-  voices (F0 above ~350 Hz) harmonics start to reach the top coefficients. MCD figures from
-  different toolkits are not comparable to the decimal; compare engines under one tool.
+  pair, c0 (energy) excluded, averaged over the pairs. ``c`` is the mel-cepstrum in SPTK's
+  convention (``sp2mc``, ``mcep``): the *causal* cepstrum of the natural-log amplitude spectrum
+  after first-order all-pass frequency warping (alpha = 0.42, SPTK's value for 16 kHz; Oppenheim &
+  Johnson 1972), ``ln |X(w~)| = c_0 + sum_{m>=1} c_m cos(m w~)``, so ``c_m`` for m >= 1 is twice the
+  symmetric real cepstrum's coefficient. With that cepstrum the constant makes MCD (by Parseval)
+  the RMS difference in dB of the two mean-removed log spectra on the warped axis, truncated to 24
+  coefficients: a ratio of ``6 dB * cos(3 w~)`` between two spectra is ``6 / sqrt(2)`` = 4.24 dB.
+  The warping is done by sampling the log spectrum at the warped frequencies, which is what SPTK's
+  ``freqt`` does to a linear cepstrum; checked against ``pysptk.sp2mc`` (to 0.01 dB on filtered
+  noise, ``tests/unit/test_quality_mcd.py``). The spectrum is the plain STFT, not a pitch-adaptive
+  envelope (WORLD CheapTrick): cheaper by an F0 analysis, but for high voices (F0 above ~350 Hz)
+  harmonics start to reach the top coefficients. MCD figures from different toolkits are not
+  comparable to the decimal (envelope, order, alignment differ); compare engines under one tool.
 - ``lsd_db``: log-spectral distance, ``sqrt(mean_k (10 log10 (P_ref[k] / P[k]))^2)`` per frame pair
   over all 257 bins, averaged over the pairs (as in speech bandwidth-extension papers, e.g. Kuleshov
   et al. 2017, with power in dB).
@@ -47,6 +53,9 @@ ORDER = 24  # mel-cepstral coefficients c1..c24 (c0 excluded from MCD)
 ALPHA = 0.42  # all-pass warping constant for 16 kHz
 POWER_FLOOR = 1e-10
 MIN_SECONDS = 0.1
+# Kubichek's constant. By Parseval the RMS over the warped axis of sum_d c_d cos(d w~) (causal
+# cepstrum) is sqrt(sum_d c_d^2 / 2); times 20 / ln 10 (natural-log amplitude to dB) that is
+# (10 / ln 10) * sqrt(2 * sum_d c_d^2).
 _MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
 
 
@@ -65,7 +74,9 @@ def _cepstrum_matrix() -> np.ndarray:
     The cepstrum is that of the natural-log amplitude, ``dB * ln(10) / 20``. Sampling the log
     spectrum on a uniform grid of the warped axis (linear interpolation between FFT bins) and the
     real cepstrum of that even spectrum (an inverse DFT of length ``WINDOW``) are both linear, so
-    together they are one matrix, applied to all frames by one product.
+    together they are one matrix, applied to all frames by one product. The columns m >= 1 are
+    doubled: the causal (SPTK) cepstrum folds the negative quefrencies onto the positive ones,
+    which is what Kubichek's constant assumes (the module docstring).
     """
     import numpy as np
 
@@ -84,6 +95,7 @@ def _cepstrum_matrix() -> np.ndarray:
     # irfft: c[n] = (1/N) (X[0] + 2 sum_{0<k<N/2} X[k] cos(2 pi k n / N) + X[N/2] cos(pi n))
     inverse = 2.0 * np.cos(np.pi * np.outer(grid, np.arange(ORDER + 1)) / bins) / WINDOW
     inverse[[0, bins]] /= 2.0
+    inverse[:, 1:] *= 2.0  # causal cepstrum: c_m + c_-m for m >= 1
     return (interpolate @ inverse) * (math.log(10.0) / 20.0)
 
 
@@ -152,6 +164,7 @@ def compute(item: Item) -> dict[str, Any]:
 METRICS: list[Metric] = [
     Metric(
         name="spectral",
+        cost=0.5,
         family="spectral",
         needs=("reference",),
         values=(
@@ -162,7 +175,8 @@ METRICS: list[Metric] = [
         compute=compute,
         requires=("scipy",),
         reference_doc=(
-            "MCD as Kubichek 1993 with DTW (all-pass warped cepstrum, alpha 0.42, c1..c24, 16 kHz); "
+            "MCD as Kubichek 1993 with DTW (SPTK-convention causal mel-cepstrum, alpha 0.42, "
+            "c1..c24, 16 kHz; checked against pysptk.sp2mc); "
             "LSD in dB; spectral convergence as Arik et al. 2019"
         ),
     )
