@@ -66,3 +66,54 @@ def test_bad_input_is_one_line_with_status_2(runs, args, needles):
     proc = voxbench("compare", *args, env=runs.env)
     assert proc.returncode == 2
     assert_one_line_error(proc, *needles)
+
+
+def _judged_file(tmp_path, name: str, n: int, center: float):  # type: ignore[no-untyped-def]
+    from support.result_docs import make_case, make_doc, noise
+    from voxbench.results.folder import write_json
+    from voxbench.results.validity import case_validity
+
+    case = make_case(noise(center, n=n, seed=n))
+    case.validity = case_validity(case)
+    path = tmp_path / f"{name}.json"
+    write_json(make_doc(name, case), path)
+    return path
+
+
+def test_an_invalid_case_cannot_be_gated_exit_3(tmp_path):
+    base = _judged_file(tmp_path, "base", 5, 20.0)  # 5 measured iterations: invalid
+    cand = _judged_file(tmp_path, "cand", 30, 20.0)
+    proc = voxbench("compare", str(base), str(cand), "--no-run-noise")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "invalid" in proc.stdout and "0 regressed" in proc.stdout
+    proc = voxbench("compare", str(base), str(cand), "--no-run-noise", "--json", "-")
+    assert proc.returncode == 3 and json.loads(proc.stdout)["exit_status"] == 3
+
+
+def test_a_regression_of_valid_cases_still_exits_1(tmp_path):
+    base = _judged_file(tmp_path, "base", 30, 20.0)
+    cand = _judged_file(tmp_path, "cand", 31, 24.0)
+    proc = voxbench("compare", str(base), str(cand), "--no-run-noise")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "invalid" not in proc.stdout
+
+
+def test_an_invalid_run_is_not_gated_and_exits_3(runs, tmp_path):
+    """A real 5-iteration run (fewer than MIN_SAMPLES = 10) is invalid in its results.json, with
+    the reason; compare against it says "invalid, not compared" and exits 3: the gate cannot
+    decide (exit 0 would pass it, exit 1 would call it a regression)."""
+    from support.store_fixtures import one_item_workload, sleep_run
+
+    doc, folder = sleep_run(tmp_path / "results", one_item_workload(tmp_path), 20.0, 5)
+    stored = json.loads((folder / "results.json").read_text())["cases"][0]["validity"]
+    assert stored == {"valid": False, "reasons": ["5 measured samples, fewer than 10"]}
+    proc = voxbench("compare", str(runs.base), str(folder), env=runs.env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "invalid, not compared" in proc.stdout and "5 measured samples" in proc.stdout
+    proc = voxbench("compare", str(runs.base), str(folder), "--json", "-", env=runs.env)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 3 and data["exit_status"] == 3 and data["cases"] == []
+    [inv] = data["invalid"]
+    assert inv["base_reasons"] == [] and inv["candidate_reasons"] == [
+        "5 measured samples, fewer than 10"
+    ]

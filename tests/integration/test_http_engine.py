@@ -99,6 +99,23 @@ def test_pcm_streaming(url: str, espeak: EspeakEngine) -> None:
     expected = espeak_seconds(espeak, item("short").payload())  # type: ignore[arg-type]
     assert case.audio_seconds == pytest.approx(expected, rel=0.05)
     assert case.engine_info["pcm_sample_rate"] == 22050
+    assert case.engine_info["pcm_sample_rate_source"] == "option"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_pcm_rate_announced_by_the_server(espeak: EspeakEngine, stream: bool) -> None:
+    """espeak speaks at 22,050 Hz: read as the 24 kHz default its audio is 8.8% short."""
+    expected = espeak_seconds(espeak, item("short").payload())  # type: ignore[arg-type]
+    with SpeechServer(announce_rate=True) as endpoint:
+        case = run(endpoint, {"response_format": "pcm", "stream": stream})
+    assert_ok(case)
+    assert case.audio_seconds == pytest.approx(expected, rel=0.005)
+    with SpeechServer() as endpoint:  # no header, no option: the default, and it says so
+        case = run(endpoint, {"response_format": "pcm", "stream": stream})
+    assert_ok(case)
+    assert case.audio_seconds == pytest.approx(expected * 22050 / 24000, rel=0.005)
+    assert case.engine_info["pcm_sample_rate"] == 24000
+    assert case.engine_info["pcm_sample_rate_source"] == "default"
 
 
 def test_api_key_is_sent_but_never_recorded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,8 +35,47 @@ def run(url: str, rate: float, seconds: float, timeout: float = 30.0, warmup: fl
         target, Level("rate", rate), offsets, duration_s=seconds, requests=None
     )
     return offsets, summarize_level(
-        Level("rate", rate), records, warmup_s=warmup, wall_s=wall, buffer_ms=0, max_lag_ms=5
+        Level("rate", rate),
+        records,
+        warmup_s=warmup,
+        wall_s=wall,
+        buffer_ms=0,
+        max_lag_ms=5,
+        min_duration_s=1.0,
     )
+
+
+def test_achieved_rate_at_2x_overload_is_the_servers_capacity():
+    """One worker × 50 ms completes exactly 20 req/s; offered 40/s it is 2× overloaded. The
+    achieved rate, audio seconds per second (1 s of audio each) and the real-time streams (none
+    qualify: the queue makes them start late) must say 20, not ~18.3 (the old span to the last
+    completion counted the queue's tail as idle time)."""
+    from voxbench.load.capacity import evaluate
+
+    with QueueServer(workers=1, service_ms=50, audio_ms=1000) as srv:
+        _, level = run(srv.url, rate=40.0, seconds=4.5)
+    assert level.errors == {} and not level.saturated
+    assert level.achieved_rate == pytest.approx(20.0, rel=0.05)
+    assert level.audio_seconds_per_second == pytest.approx(20.0, rel=0.05)
+    assert level.stalls is not None and level.stalls.realtime_concurrent is not None
+    assert level.stalls.realtime_concurrent <= level.audio_seconds_per_second
+    assert evaluate([level], [])["realtime_streams"] is None
+
+
+def test_realtime_streams_are_bounded_by_the_audio_the_server_makes():
+    """The server makes 20 audio-seconds per second. At 10 req/s (1 s of audio each) it feeds
+    10 real-time listeners; at 40 req/s the queue grows and most streams start late. The old
+    figure (mean in-flight of the highest stall-free level) claimed the overloaded level's ~50."""
+    from voxbench.load.capacity import evaluate
+
+    with QueueServer(workers=1, service_ms=50, audio_ms=1000) as srv:
+        _, under = run(srv.url, rate=10.0, seconds=2.5)
+        _, over = run(srv.url, rate=40.0, seconds=2.5)
+    cap = evaluate([under, over], [])
+    assert cap["realtime_level"] == "10 req/s"
+    assert cap["realtime_streams"] == pytest.approx(10.0, rel=0.05)
+    assert over.stalls is not None and over.stalls.realtime_concurrent is not None
+    assert over.stalls.realtime_concurrent <= 20.0 * 1.05
 
 
 @pytest.mark.parametrize("rate", [10.0, 60.0])
@@ -117,6 +156,8 @@ def test_cli_load_prints_levels_and_capacity(tmp_path):
                 "constant",
                 "--cost-per-hour",
                 "0.526",
+                "--min-duration",
+                "2s",
                 "-o",
                 str(tmp_path),
                 "--json",
@@ -135,6 +176,37 @@ def test_cli_load_prints_levels_and_capacity(tmp_path):
     assert doc["load"]["cost"]["per_request"] > 0
     report = next(tmp_path.glob("*/*/report.md")).read_text()
     assert "## Load levels" in report and "## Throughput and latency" in report
+
+
+def test_exit_status_when_every_request_failed(tmp_path):
+    """A closed port: 100% errors is a measured result that fails (exit 1), written first."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "voxbench", "load"),
+            *("--target", f"http://127.0.0.1:{port}/v1/audio/speech"),
+            *("--rate", "20", "--duration", "1s", "--warmup", "0s", "--arrivals", "constant"),
+            "--min-duration=0s",
+            *("--slo", "latency_p50<1s", "--no-store", "-o", str(tmp_path), "--machine-id", "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "every request failed (20 of 20)" in proc.stderr
+    assert "no level meets the SLO latency_p50<1s" in proc.stderr
+    doc = json.loads(next(tmp_path.glob("m/*/results.json")).read_text())
+    level = doc["load"]["levels"][0]
+    assert level["errors"] == {"connect": 20} and level["validity"]["valid"] is False
+    assert "error rate 100.00% over the 1.00% limit" in level["validity"]["reasons"]
+    report = next(tmp_path.glob("m/*/report.md")).read_text()
+    assert "## Invalid levels" in report and "INVALID" in report
 
 
 @pytest.mark.slow

@@ -16,7 +16,9 @@ import threading
 import pytest
 
 from voxbench.load.client import Target, run_level
+from voxbench.load.metrics import summarize_level
 from voxbench.load.schedule import Level
+from voxbench.results.validity import MIN_SAMPLES
 
 random.seed(7)
 
@@ -248,3 +250,49 @@ def test_timeout_and_refused():
     target = Target(url=f"http://127.0.0.1:{port}/", bodies=({"input": "x"},), timeout_s=2)
     records, _ = run_level(target, Level("rate", 10), [0.0], duration_s=None, requests=None)
     assert records[0].error == "connect"
+
+
+PCM_22K = b"\x00\x01" * 2205  # 0.1 s at 22,050 Hz, 0.091875 s if read as 24 kHz
+
+
+@pytest.mark.parametrize(
+    "announce,option,rate,source",
+    [
+        (b"X-Sample-Rate: 22050\r\n", None, 22050, "header"),
+        (b"X-Sample-Rate: 22050\r\n", 16000, 22050, "header"),  # the server knows its bytes
+        (b"", 22050, 22050, "option"),
+        (b"", None, 24000, "default"),
+    ],
+)
+def test_pcm_rate_from_the_header_the_option_or_the_default(announce, option, rate, source):
+    """A 22.05 kHz engine behind the endpoint: today's 24 kHz assumption is 8.8% off."""
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: audio/pcm\r\n%sContent-Length: %d\r\n\r\n"
+        % (announce, len(PCM_22K))
+        + PCM_22K
+    )
+    with ScriptedServer(response, SPLITS["whole"], keep_open=True) as srv:
+        target = Target(
+            url=f"http://127.0.0.1:{srv.port}/", bodies=({"input": "x"},), pcm_sample_rate=option
+        )
+        records, _ = run_level(
+            target, Level("concurrency", 1), None, duration_s=None, requests=MIN_SAMPLES
+        )
+    assert all(r.error is None for r in records), records[0].detail
+    assert {(r.sample_rate, r.rate_source) for r in records} == {(rate, source)}
+    assert records[0].audio_seconds == pytest.approx(2205 / rate, abs=1e-9)
+    level = summarize_level(
+        Level("concurrency", 1), records, warmup_s=0, wall_s=1, buffer_ms=0, max_lag_ms=5
+    )
+    assert (level.pcm_sample_rate, level.pcm_sample_rate_source) == (rate, source)
+    assert level.model_dump()["pcm_sample_rate_source"] == source
+
+
+def test_wav_answers_record_no_pcm_rate():
+    with ScriptedServer(SCENARIOS["cl"][0], SPLITS["whole"], keep_open=True) as srv:
+        records = _run(srv, requests=2)
+    assert {r.rate_source for r in records} == {"wav"} and records[0].sample_rate == 16000
+    level = summarize_level(
+        Level("concurrency", 1), records, warmup_s=0, wall_s=1, buffer_ms=0, max_lag_ms=5
+    )
+    assert "pcm_sample_rate" not in level.model_dump()

@@ -212,3 +212,20 @@ def test_documents_survive_both_backends_identically(postgres_url, tmp_path, rea
             store.add(real_doc)
             got.append(store.get(real_doc.run_id))
     assert got[0] == got[1] == real_doc
+
+
+def test_gpu_figures_and_child_memory_are_stored_under_their_own_names(store_url, real_doc):
+    doc = variant(real_doc, "gpu1")
+    case = doc.cases[0]
+    case.peak_gpu_allocated_mb, case.gpu_nvml_mb, case.peak_child_rss_mb = 150.0, 824.0, 311.0
+    with open_store(store_url) as store:
+        store.add(doc)
+        got = {
+            m: [p.value for p in store.case_series("sleep", case_id=case.id, metric=m)]
+            for m in ("peak_gpu_allocated_mb", "gpu_nvml_mb", "peak_child_rss_mb")
+        }
+    assert got == {
+        "peak_gpu_allocated_mb": [150.0],
+        "gpu_nvml_mb": [824.0],
+        "peak_child_rss_mb": [311.0],
+    }

@@ -66,12 +66,16 @@ class SpeechServer:
         chunk_gap_ms: float = 0.0,
         fail_status: int | None = None,
         api_key: str | None = None,
+        announce_rate: bool = False,
     ) -> None:
+        """``announce_rate`` sends the sample rate in ``X-Sample-Rate``, as ``voxbench serve``
+        does (OpenAI's endpoint does not)."""
         self.first_chunk_delay_ms = first_chunk_delay_ms
         self.chunk_ms = chunk_ms
         self.chunk_gap_ms = chunk_gap_ms
         self.fail_status = fail_status
         self.api_key = api_key
+        self.announce_rate = announce_rate
         self.requests: list[dict[str, Any]] = []
         self._engine: EspeakEngine | None = None
         # The espeak library is process-global; one synthesis at a time, whatever uvicorn does.
@@ -151,6 +155,8 @@ class SpeechServer:
         pcm, rate, synth_ms = await run_in_threadpool(self._synthesize, text)
         # A comma inside the quoted desc and an entry without dur, as real servers send them.
         headers = {"Server-Timing": f'synth;dur={synth_ms:.3f};desc="espeak-ng, in-process", cache'}
+        if self.announce_rate:
+            headers["X-Sample-Rate"] = str(rate)
         media = "audio/wav" if fmt == "wav" else "audio/pcm"
         if not body.get("stream"):
             header = wav_header(rate, len(pcm)) if fmt == "wav" else b""

@@ -100,3 +100,56 @@ def test_history_errors(stored_history):
             build_history(store, "other")
         with pytest.raises(ConfigError, match="unknown metric"):
             build_history(store, "eng", metric="speed")
+
+
+def test_machines_and_modes_are_separate_series_unless_asked(tmp_path):
+    """Runs of one case alternating between a 20 ms and a 30 ms machine: two series, neither with
+    a change point (mixed, the machines read as steps); ``all_machines`` mixes them on request.
+    A worker-mode run of the same case on the same machine is a series of its own, too."""
+    from typer.testing import CliRunner
+
+    from voxbench.cli.app import app
+
+    url = str(tmp_path / "s.sqlite")
+    with open_store(url) as store:
+        for i in range(12):
+            fast = i % 4 < 2  # two runs on each machine in turn: 20, 20, 30, 30, 20, 20, ...
+            case = make_case(noise(20.0 if fast else 30.0, n=10, sd=0.005, seed=i))
+            store.add(
+                make_doc(
+                    f"run{i:02d}",
+                    case,
+                    created_at=f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                    machine_id="fast-box" if fast else "slow-box",
+                )
+            )
+        worker = make_case(noise(25.0, n=10, sd=0.005, seed=99)).model_copy(
+            update={"mode": "worker"}
+        )
+        store.add(
+            make_doc(
+                "worker", worker, created_at="2026-01-20T00:00:00+00:00", machine_id="fast-box"
+            )
+        )
+        hist = build_history(store, "eng")
+        mixed = build_history(store, "eng", all_machines=True, all_modes=True)
+    series = {(c.machine_id, c.mode): c for c in hist.cases}
+    assert set(series) == {
+        ("fast-box", "in-process"),
+        ("slow-box", "in-process"),
+        ("fast-box", "worker"),
+    }
+    assert len(series["fast-box", "in-process"].points) == 6
+    assert {p["machine_id"] for p in series["slow-box", "in-process"].points} == {"slow-box"}
+    assert all(not c.change_points for c in hist.cases)
+    [one] = mixed.cases
+    assert len(one.points) == 13 and one.machine_id is None and one.change_points
+    result = CliRunner().invoke(app, ["history", "-e", "eng", "--store", url, "--json", "-"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert len(json.loads(result.stdout)["cases"]) == 3
+    result = CliRunner().invoke(
+        app, ["history", "-e", "eng", "--store", url, "--all-machines", "--json", "-"]
+    )
+    assert [c["mode"] for c in json.loads(result.stdout)["cases"]] == ["in-process", "worker"]

@@ -15,7 +15,12 @@ from voxbench.results.keys import case_id, case_key, keyed_levels, level_key
 from voxbench.results.metrics import BY_NAME, CATALOGUE
 from voxbench.results.store import METRICS as STORED
 from voxbench.results.store import open_store
-from voxbench.results.store.schema import CASE_COLUMNS, KEY_COLUMNS, METRIC_COLUMNS
+from voxbench.results.store.schema import (
+    CASE_COLUMNS,
+    KEY_COLUMNS,
+    LEGACY_COLUMNS,
+    METRIC_COLUMNS,
+)
 
 
 def summary(median: float, p95: float, p99: float, n: int = 4) -> Summary:
@@ -31,7 +36,7 @@ def case() -> Case:
         id="eng/w/a/voice=x/batch=2/cpu", engine="eng", workload="w", input_id="a",
         input_kind="text", params={"voice": "x"}, batch_size=2, mode="worker", iterations=4,
         warmup=1, latency_ms=summary(20.0, 30.0, 40.0), ttfa_ms=summary(5.0, 6.0, 7.0),
-        rtf=0.02, rtfx=50.0, peak_rss_mb=100.0, peak_gpu_mb=200.0, cold_start_ms=300.0,
+        rtf=0.02, rtfx=50.0, peak_rss_mb=100.0, peak_gpu_allocated_mb=200.0, cold_start_ms=300.0,
         items_per_second=100.0, chars_per_second=500.0, error_count=3,
         samples=Samples(
             latency_ms=[10.0, 20.0, 30.0, 40.0], audio_seconds=[1.0, 1.0, 2.0, 2.0],
@@ -43,8 +48,8 @@ def case() -> Case:
 # the metrics these known answers are about (a metric added later is checked by its own test)
 KNOWN = {
     "latency_ms", "latency_p95_ms", "latency_p99_ms", "rtf", "rtfx", "ttfa_ms", "errors",
-    "peak_rss_mb", "peak_gpu_mb", "cold_start_ms", "items_per_second", "chars_per_second",
-    "achieved_rate",
+    "peak_rss_mb", "peak_gpu_allocated_mb", "cold_start_ms", "items_per_second",
+    "chars_per_second", "achieved_rate",
 }  # fmt: skip
 
 
@@ -65,7 +70,8 @@ def test_case_readers_give_the_known_values(case: Case) -> None:
     values = {m.name: m.of_case(case) for m in CATALOGUE}
     assert {k: v for k, v in values.items() if k in KNOWN} == {
         "latency_ms": 20.0, "latency_p95_ms": 30.0, "latency_p99_ms": 40.0, "rtf": 0.02,
-        "rtfx": 50.0, "ttfa_ms": 5.0, "errors": 3, "peak_rss_mb": 100.0, "peak_gpu_mb": 200.0,
+        "rtfx": 50.0, "ttfa_ms": 5.0, "errors": 3, "peak_rss_mb": 100.0,
+        "peak_gpu_allocated_mb": 200.0,
         "cold_start_ms": 300.0, "items_per_second": 100.0, "chars_per_second": 500.0,
         "achieved_rate": None,
     }  # fmt: skip
@@ -129,11 +135,11 @@ def test_store_columns_are_the_schema_of_the_cases_table(tmp_path) -> None:
     shipped keep their order: CSV and Parquet exports are laid out by it."""
     with open_store(str(tmp_path / "s.sqlite")) as store:
         table = [r[1] for r in store.db.query("PRAGMA table_info(cases)")]
-    assert sorted(CASE_COLUMNS) == sorted(table)
+    assert sorted(CASE_COLUMNS + LEGACY_COLUMNS) == sorted(table)
     shipped = [
         "latency_median_ms", "latency_ci_low_ms", "latency_ci_high_ms", "latency_p95_ms", "rtf",
-        "rtfx", "ttfa_median_ms", "peak_rss_mb", "peak_gpu_mb", "cold_start_ms",
-        "items_per_second", "chars_per_second",
+        "rtfx", "ttfa_median_ms", "peak_rss_mb", "cold_start_ms", "items_per_second",
+        "chars_per_second",
     ]  # fmt: skip
     assert [c for c in METRIC_COLUMNS if c in shipped] == shipped
 
@@ -144,18 +150,19 @@ def test_each_consumer_takes_its_metrics_from_the_catalogue_in_its_order() -> No
         assert all(view[name] is BY_NAME[name] for name in view)
         assert list(view) == [n for n in order if n in view]
     assert known(compare.DEFAULT_METRICS) == [
-        "latency_ms", "rtf", "ttfa_ms", "errors", "peak_rss_mb", "peak_gpu_mb", "cold_start_ms",
+        "latency_ms", "rtf", "ttfa_ms", "errors", "peak_rss_mb", "peak_gpu_allocated_mb",
+        "cold_start_ms",
     ]  # fmt: skip
     assert known(n for n in compare.METRICS if compare.METRICS[n].gated) == [
         "latency_ms", "rtf", "ttfa_ms", "errors",
     ]  # fmt: skip
     assert known(aggregate.METRICS) == [
-        "latency_ms", "rtf", "rtfx", "ttfa_ms", "peak_rss_mb", "peak_gpu_mb", "cold_start_ms",
-        "items_per_second",
+        "latency_ms", "rtf", "rtfx", "ttfa_ms", "peak_rss_mb", "peak_gpu_allocated_mb",
+        "cold_start_ms", "items_per_second",
     ]  # fmt: skip
     assert known(STORED) == [
-        "latency_ms", "latency_p95_ms", "rtf", "rtfx", "ttfa_ms", "peak_rss_mb", "peak_gpu_mb",
-        "cold_start_ms", "items_per_second", "chars_per_second",
+        "latency_ms", "latency_p95_ms", "rtf", "rtfx", "ttfa_ms", "peak_rss_mb",
+        "peak_gpu_allocated_mb", "cold_start_ms", "items_per_second", "chars_per_second",
     ]  # fmt: skip
     # customSmallerIsBetter takes no metric where higher is better
     assert not [m.name for m in CATALOGUE if m.github and m.higher_is_better]
@@ -204,14 +211,16 @@ def test_a_level_from_summarize_level_keeps_every_key_and_value() -> None:
     written = json.loads(level.model_dump_json())
     assert list(written) == [
         "label", "kind", "value", "requests", "warmup_requests", "ok", "offered_rate",
-        "sent_rate", "achieved_rate", "audio_seconds_per_second", "in_flight_mean", "error_rate",
-        "errors", "error_examples", "latency_ms", "ttfa_ms", "ttfb_ms", "lag_ms", "rtf",
-        "saturated", "wall_s", "samples", "stalls",
+        "sent_rate", "achieved_rate", "audio_seconds_per_second", "in_flight_mean", "window_s",
+        "error_rate", "errors", "error_examples", "latency_ms", "ttfa_ms", "ttfb_ms",
+        "latency_all_ms", "ttfa_all_ms", "ttfb_all_ms", "lag_ms", "rtf",
+        "saturated", "wall_s", "samples", "stalls", "validity",
     ]  # fmt: skip
     assert list(written["latency_ms"]) == ["n", "mean", "p50", "p90", "p95", "p99", "p99_9", "max"]
     assert list(written["stalls"]) == [
         "buffer_ms", "streams", "streams_with_stalls", "stall_rate", "count", "stall_ms",
-        "startup_ms",
+        "startup_ms", "stall_threshold_ms", "worst_underrun_ms", "continuity_100ms",
+        "continuity_200ms", "startup_bound_ms", "realtime_streams", "realtime_concurrent",
     ]  # fmt: skip
     assert written["latency_ms"]["p50"] == pytest.approx(200.0)
     assert LoadLevel.model_validate(written).model_dump(mode="json") == written

@@ -44,7 +44,9 @@ MESSAGES = [
     Started(StartInfo(process_ms=None, import_ms=1.0, load_ms=2.0, streams=True, info={"a": 1})),
     Failed("config", "bad"),
     Result(RECORD),
-    MemoryReport(MemoryUsage(rss_mb=10.0, gpu_mb=None, gpu_scope=None)),
+    MemoryReport(
+        MemoryUsage(rss_mb=10.0, child_rss_mb=300.0, gpu_allocated_mb=2.0, gpu_nvml_mb=None)
+    ),
 ]
 
 

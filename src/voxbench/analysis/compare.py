@@ -12,18 +12,24 @@ Memory and cold start are single numbers: reported as plain deltas, never a verd
 candidate has errors where the base had none regressed.
 
 Between-run noise: the bootstrap sees only the noise within each run. Given :class:`RunNoise` for a
-case (the spread of its stored run medians, :func:`noise_from_store`), the interval is widened on
-the log scale by ``z * sqrt(2) * sigma`` in quadrature, so drift of the machine between two runs is
-not taken for a change of the code.
+case (a robust spread of the logarithms of its stored run medians since their last change point,
+:func:`run_noise`, :func:`noise_from_store`), the part of that spread the bootstrap already covers (the
+sampling noise of one run's median) is taken out, and what is left, the drift between runs, widens
+the interval on the log scale by ``t * sqrt(2) * sigma_between`` in quadrature (``t``: Student's t
+quantile with runs - 1 degrees of freedom), so drift of the machine between two runs is not taken
+for a change of the code, nor counted twice.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from voxbench.analysis.run_noise import RunNoise as RunNoise
+from voxbench.analysis.run_noise import noise_from_store as noise_from_store
+from voxbench.analysis.run_noise import run_noise as run_noise
+from voxbench.analysis.run_noise import widen
 from voxbench.errors import ConfigError
 from voxbench.results.keys import case_key, keyed_levels
 from voxbench.results.metrics import BY_NAME, CATALOGUE, Metric
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from voxbench.results.document import Case, LoadLevel, ResultDocument
-    from voxbench.results.store.core import Store
+    from voxbench.results.validity import Validity
 
 Verdict = Literal["improved", "regressed", "unchanged", "info"]
 CONFIDENCE = 0.95
@@ -71,6 +77,8 @@ class Unit:
     samples: dict[str, list[float]] = field(default_factory=dict)
     points: dict[str, float | None] = field(default_factory=dict)
     errors: int = 0
+    validity: Validity | None = None  # None: not judged (documents from before validity)
+    scopes: dict[str, str | None] = field(default_factory=dict)  # whose memory a figure is
 
 
 @dataclass
@@ -103,6 +111,7 @@ class CaseChange:
     base_case: str
     candidate_case: str
     metrics: list[MetricChange]
+    not_compared: list[str] = field(default_factory=list)  # "metric: why", e.g. other scopes
 
     @property
     def verdict(self) -> Verdict:
@@ -124,8 +133,27 @@ class RunRef:
 
 
 @dataclass
+class InvalidCase:
+    """A case (or load level) in both runs that is invalid on one side or both: not compared,
+    never regressed nor unchanged; the reasons are each side's :class:`Validity` reasons."""
+
+    key: str
+    base_reasons: list[str]
+    candidate_reasons: list[str]
+
+    def text(self) -> str:
+        sides = [("base", self.base_reasons), ("candidate", self.candidate_reasons)]
+        return "; ".join(f"{side}: {', '.join(r)}" for side, r in sides if r)
+
+
+EXIT_REGRESSED = 1
+EXIT_INVALID = 3
+"""Nothing valid regressed, but some matched case or level is invalid: the gate cannot decide."""
+
+
+@dataclass
 class Comparison:
-    """The whole comparison; ``regressed`` decides the exit status."""
+    """The whole comparison; :meth:`exit_status` is the command's exit status."""
 
     base: RunRef
     candidate: RunRef
@@ -134,10 +162,20 @@ class Comparison:
     cases: list[CaseChange]
     only_base: list[str]
     only_candidate: list[str]
+    invalid: list[InvalidCase] = field(default_factory=list)
 
     @property
     def regressed(self) -> bool:
+        """A valid case regressed (invalid cases are never compared, so never regressed)."""
         return any(c.verdict == "regressed" for c in self.cases)
+
+    def exit_status(self) -> int:
+        """1 when a valid case regressed (a regression is decisive whatever else is invalid); 3
+        when none did but a matched case or level is invalid on either side (the gate cannot
+        decide: rerun with more iterations, or fix the errors); 0 otherwise."""
+        if self.regressed:
+            return EXIT_REGRESSED
+        return EXIT_INVALID if self.invalid else 0
 
     def counts(self) -> dict[str, int]:
         out = {"regressed": 0, "improved": 0, "unchanged": 0}
@@ -147,6 +185,7 @@ class Comparison:
         out["noisy_metrics"] = sum(m.noisy for c in self.cases for m in c.metrics)
         out["only_base"] = len(self.only_base)
         out["only_candidate"] = len(self.only_candidate)
+        out["invalid"] = len(self.invalid)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +194,7 @@ class Comparison:
             case["verdict"] = obj.verdict
         data["counts"] = self.counts()
         data["regressed"] = self.regressed
+        data["exit_status"] = self.exit_status()
         return data
 
 
@@ -164,6 +204,8 @@ def _case_unit(c: Case) -> Unit:
         samples={m.name: m.samples_of_case(c) for m in METRICS.values()},
         points={m.name: m.of_case(c) for m in METRICS.values()},
         errors=int(_ERRORS.of_case(c) or 0),
+        validity=c.validity,
+        scopes={"peak_rss_mb": c.peak_rss_scope},
     )
 
 
@@ -173,6 +215,7 @@ def _level_unit(key: str, lv: LoadLevel) -> Unit:
         samples={m.name: m.samples_of_level(lv) for m in _LEVEL_METRICS},
         points={m.name: m.of_level(lv) for m in _LEVEL_METRICS},
         errors=int(_ERRORS.of_level(lv) or 0),
+        validity=lv.validity,
     )
 
 
@@ -235,46 +278,6 @@ def _verdict(lo: float, hi: float, threshold: float) -> Verdict:
     return "unchanged"
 
 
-@dataclass(frozen=True)
-class RunNoise:
-    """How much one case's per-run median moves between runs of the same configuration on the
-    same machine: the standard deviation of log(run median), from ``runs`` stored runs."""
-
-    sigma: float
-    runs: int
-
-
-MIN_NOISE_RUNS = 3
-NOISE_RUNS = 20
-
-
-def run_noise(values: list[float]) -> RunNoise | None:
-    """Between-run noise from per-run medians: the standard deviation of their logarithms (not a
-    robust one: the occasional run on a busy machine is exactly the noise a gate must absorb);
-    None for fewer than :data:`MIN_NOISE_RUNS` runs."""
-    import numpy as np
-
-    v = np.log(np.asarray([x for x in values if x > 0], dtype=float))
-    if v.size < MIN_NOISE_RUNS:
-        return None
-    return RunNoise(float(np.std(v, ddof=1)), int(v.size))
-
-
-def _widen(
-    ratio: float, lo: float, hi: float, noise: RunNoise, confidence: float
-) -> tuple[float, float]:
-    """Add between-run noise to a within-run interval of a ratio, on the log scale: each half
-    width becomes sqrt(half^2 + (z * sqrt(2) * sigma)^2) (both runs drift, hence sqrt 2)."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    extra = z * math.sqrt(2) * noise.sigma
-    lr = math.log(ratio)
-    down = math.hypot(lr - math.log(lo), extra)
-    up = math.hypot(math.log(hi) - lr, extra)
-    return math.exp(lr - down), math.exp(lr + up)
-
-
 def compare_metric(
     metric: str,
     b: Unit,
@@ -308,7 +311,7 @@ def compare_metric(
             return None
         ratio, lo, hi = ratio_ci(bs, cs, confidence)
         if noise is not None and ratio > 0 and lo > 0:
-            lo, hi = _widen(ratio, lo, hi, noise, confidence)
+            lo, hi = widen(ratio, lo, hi, noise, confidence)
         change, low, high = ratio - 1, lo - 1, hi - 1
         verdict = _verdict(low, high, threshold)
         noisy = verdict == "unchanged" and (low < -threshold or high > threshold)
@@ -348,18 +351,25 @@ def compare(
     bu, cu = units(base, ignore_params), units(candidate, ignore_params)
     if not bu and not cu:
         raise ConfigError("neither run has cases to compare")
-    cases = []
+    cases, invalid = [], []
     for key, b in bu.items():
         c = cu.get(key)
         if c is None:
             continue
+        if _invalid(b) or _invalid(c):
+            invalid.append(InvalidCase(key, _reasons(b), _reasons(c)))
+            continue
+        chosen = [m for m in metrics if not _other_scopes(m, b, c)]
         found = [
             compare_metric(m, b, c, threshold, confidence, (noise or {}).get((b.label, m)))
-            for m in metrics
+            for m in chosen
         ]
-        cases.append(CaseChange(key, b.label, c.label, [m for m in found if m is not None]))
+        skipped = [f"{m}: {_other_scopes(m, b, c)}" for m in metrics if m not in chosen]
+        cases.append(
+            CaseChange(key, b.label, c.label, [m for m in found if m is not None], skipped)
+        )
 
-    if not cases:
+    if not cases and not invalid:
         raise ConfigError(
             f"the runs have no case in common (base: {', '.join(list(bu)[:3]) or 'none'}; "
             f"candidate: {', '.join(list(cu)[:3]) or 'none'}); --ignore-param NAME matches "
@@ -381,28 +391,25 @@ def compare(
         cases=cases,
         only_base=[k for k in bu if k not in cu],
         only_candidate=[k for k in cu if k not in bu],
+        invalid=invalid,
     )
 
 
-def noise_from_store(
-    store: Store, base: ResultDocument, exclude: set[str], metrics: tuple[str, ...]
-) -> dict[tuple[str, str], RunNoise]:
-    """Between-run noise of each of the base's cases, from the newest :data:`NOISE_RUNS` stored
-    runs of the same case id on the same machine (runs in ``exclude`` left out: the candidate).
-    A real step among those runs inflates the estimate: the gate errs towards silence."""
-    out: dict[tuple[str, str], RunNoise] = {}
-    machine = base.environment.machine_id
-    for c in base.cases:
-        for metric in metrics:
-            spec = METRICS.get(metric)
-            if spec is None or not (spec.gated and spec.column):
-                continue  # no interval to widen, or no series of it in the store
-            series = store.case_series(c.engine, metric=metric, case_id=c.id, machine=machine)
-            values = [p.value for p in series if p.run_id not in exclude][-NOISE_RUNS:]
-            found = run_noise(values)
-            if found is not None:
-                out[(c.id, metric)] = found
-    return out
+def _invalid(u: Unit) -> bool:
+    return u.validity is not None and not u.validity.valid
+
+
+def _reasons(u: Unit) -> list[str]:
+    return list(u.validity.reasons) if _invalid(u) and u.validity else []
+
+
+def _other_scopes(metric: str, b: Unit, c: Unit) -> str:
+    """Why a memory figure is not compared: the two sides measured different things (a worker's
+    peak RSS against voxbench's whole process in-process); empty when comparable."""
+    sb, sc = b.scopes.get(metric), c.scopes.get(metric)
+    if sb and sc and sb != sc:
+        return f"not compared, {sb} memory against {sc} memory"
+    return ""
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -493,7 +500,7 @@ def _run_line(r: RunRef) -> str:
 def markdown(cmp: Comparison) -> str:
     """A pull-request comment: summary line, one table, the cases only on one side."""
     n = cmp.counts()
-    mark = "❌" if cmp.regressed else "✅"
+    mark = "❌" if cmp.regressed else "⚠️" if cmp.invalid else "✅"
     lines = [
         "### voxbench compare",
         "",
@@ -501,12 +508,13 @@ def markdown(cmp: Comparison) -> str:
         f"- candidate: {_run_line(cmp.candidate)}",
         "",
         f"{mark} **{n['regressed']} regressed**, {n['improved']} improved, "
-        f"{n['unchanged']} unchanged (threshold {cmp.threshold * 100:g}%, "
+        f"{n['unchanged']} unchanged{_invalid_count(cmp)} (threshold {cmp.threshold * 100:g}%, "
         f"{cmp.confidence * 100:g}% bootstrap CI of the ratio of medians)",
         "",
         "| case | metric | base | candidate | change | 95% CI | p (M-W) | verdict |",
         "|---|---|---:|---:|---:|---|---:|---|",
     ]
+    lines += [f"| `{i.key}` | – | – | – | – | – | – | **{INVALID}** |" for i in cmp.invalid]
     for key, m in rows(cmp):
         verdict = f"**{m.verdict}**" if m.verdict == "regressed" else _verdict_text(m)
         lines.append(
@@ -515,6 +523,14 @@ def markdown(cmp: Comparison) -> str:
         )
     if _noise_note(cmp):
         lines += ["", _noise_note(cmp)]
+    if cmp.invalid:
+        lines += ["", f"**Invalid, not compared** ({len(cmp.invalid)}; exit status 3 unless a "
+                  "valid case regressed):", ""]  # fmt: skip
+        lines += [f"- `{i.key}`: {i.text()}" for i in cmp.invalid]
+    skipped = [(c.key, why) for c in cmp.cases for why in c.not_compared]
+    if skipped:
+        lines += ["", "**Not compared:**", ""]
+        lines += [f"- `{key}` {why}" for key, why in skipped]
     for title, keys in (("Only in base", cmp.only_base), ("Only in candidate", cmp.only_candidate)):
         if keys:
             lines += ["", f"**{title}** ({len(keys)}):", ""]
@@ -530,7 +546,7 @@ def rich_table(cmp: Comparison) -> Table:
     table = Table(
         title=f"{cmp.base.run_id} → {cmp.candidate.run_id}",
         caption=f"{n['regressed']} regressed, {n['improved']} improved, "
-        f"{n['unchanged']} unchanged; threshold {cmp.threshold * 100:g}%, "
+        f"{n['unchanged']} unchanged{_invalid_count(cmp)}; threshold {cmp.threshold * 100:g}%, "
         f"{cmp.confidence * 100:g}% CI of the ratio of medians. {_noise_note(cmp)}".strip(),
     )
     for col in ("case", "metric", "base", "candidate", "change", "95% CI", "p", "verdict"):
@@ -543,7 +559,16 @@ def rich_table(cmp: Comparison) -> Table:
             key, m.metric, _num(m.base, m.unit), _num(m.candidate, m.unit), _change(m), _ci(m),
             _p(m.p_value), v,
         )  # fmt: skip
+    for i in cmp.invalid:
+        table.add_row(i.key, "–", "–", "–", "–", "–", "–", f"[yellow]{INVALID}[/]")
     return table
+
+
+INVALID = "invalid, not compared"
+
+
+def _invalid_count(cmp: Comparison) -> str:
+    return f", {len(cmp.invalid)} {INVALID}" if cmp.invalid else ""
 
 
 def to_json(cmp: Comparison) -> str:

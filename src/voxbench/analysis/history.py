@@ -17,6 +17,11 @@ penalized M-estimation"), solved greedily instead of exactly; the relative-shift
 part of asv's regression threshold. A step in the last run alone is reported once a second run
 confirms it.
 
+Series: one per case id, machine (environment ``machine_id``) and executor mode (``Case.mode``,
+worker or in-process), so runs of one case on two machines, or in two modes, are never one series
+(a difference between machines would read as a change point). ``all_machines`` / ``all_modes``
+merge them on request.
+
 The plot: a Unicode sparkline in the terminal, and an SVG written with plain string templates
 (no plotting library).
 """
@@ -136,6 +141,14 @@ class CaseHistory:
     workload: str
     points: list[dict[str, Any]]
     change_points: list[dict[str, Any]] = field(default_factory=list)
+    machine_id: str | None = None  # None: the series mixes machines (all_machines)
+    mode: str | None = None  # None: the series mixes executor modes (all_modes)
+
+    @property
+    def label(self) -> str:
+        """The case id, with the machine and mode the series is of."""
+        parts = [p for p in (self.machine_id, self.mode) if p]
+        return f"{self.case_id} [{', '.join(parts)}]" if parts else self.case_id
 
     @property
     def values(self) -> list[float]:
@@ -166,8 +179,11 @@ def build_history(
     machine: str | None = None,
     since: str | None = None,
     min_shift: float = 0.05,
+    all_machines: bool = False,
+    all_modes: bool = False,
 ) -> History:
-    """Read the series from the store and mark change points per case."""
+    """Read the series from the store and mark change points per series: one per case id,
+    machine and executor mode, unless ``all_machines`` / ``all_modes`` merge them."""
     series = store.case_series(
         engine, metric=metric, workload=workload, case_id=case_id, machine=machine, since=since
     )
@@ -175,21 +191,25 @@ def build_history(
         what = f"engine {engine!r}" + (f", workload {workload!r}" if workload else "")
         what += f", case {case_id!r}" if case_id else ""
         raise ConfigError(f"no {metric} history for {what} in the store {store.url}")
-    by_case: dict[str, list[SeriesPoint]] = {}
+    by_case: dict[tuple[str, str | None, str | None], list[SeriesPoint]] = {}
     for p in series:
-        by_case.setdefault(p.case_id, []).append(p)
+        key = (p.case_id, None if all_machines else p.machine_id, None if all_modes else p.mode)
+        by_case.setdefault(key, []).append(p)
     cases = []
-    for cid, pts in by_case.items():
+    for (cid, machine_id, mode), pts in by_case.items():
         ch = CaseHistory(
             case_id=cid,
             engine=pts[0].engine,
             workload=pts[0].workload,
+            machine_id=machine_id,
+            mode=mode,
             points=[
                 {
                     "run_id": p.run_id,
                     "created_at": p.created_at,
                     "git_commit": p.git_commit,
                     "machine_id": p.machine_id,
+                    "mode": p.mode,
                     "value": p.value,
                     "ci_low": p.ci_low,
                     "ci_high": p.ci_high,
@@ -234,7 +254,7 @@ def rich_tables(hist: History, last: int | None = None) -> list[Any]:
     out = []
     for ch in hist.cases:
         marks = {c["index"]: c for c in ch.change_points}
-        title = f"{ch.case_id} · {hist.metric}" + (f" ({hist.unit})" if hist.unit else "")
+        title = f"{ch.label} · {hist.metric}" + (f" ({hist.unit})" if hist.unit else "")
         table = Table(title=title, caption=sparkline(ch.values, set(marks)))
         for col in ("date", "commit", "machine", "run", hist.metric, "95% CI", "change point"):
             table.add_column(col, justify="right" if col == hist.metric else "left")
@@ -292,7 +312,7 @@ def svg(hist: History, width: int = 760, panel_height: int = 220) -> str:
         def py(v: float, y0: float = y0, lo: float = lo, hi: float = hi, ph: float = ph) -> float:
             return y0 + pad_t + ph * (1 - (v - lo) / (hi - lo))
 
-        title = html.escape(f"{ch.case_id} · {hist.metric}{unit}")
+        title = html.escape(f"{ch.label} · {hist.metric}{unit}")
         parts.append(f'<text x="{pad_l}" y="{y0 + 18}" font-size="13">{title}</text>')
         parts.append(
             f'<rect x="{pad_l}" y="{y0 + pad_t}" width="{pw}" height="{ph}" '

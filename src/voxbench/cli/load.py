@@ -147,6 +147,27 @@ def load(
         float,
         typer.Option(help="Schedule lag p99 above which a level is marked saturated (invalid)."),
     ] = D["max_lag_ms"],
+    max_error_rate: Annotated[
+        float | None,
+        typer.Option(help="Error rate above which a level is invalid (default 0.01)."),
+    ] = D["max_error_rate"],
+    min_duration: Annotated[
+        str, typer.Option(help="Shortest measured window of a valid level, e.g. 5s.")
+    ] = _seconds(D["min_duration_s"]),
+    pcm_sample_rate: Annotated[
+        int | None,
+        typer.Option(min=1, help="Hz of audio/pcm answers without X-Sample-Rate (default 24000)."),
+    ] = D["pcm_sample_rate"],
+    stall_threshold_ms: Annotated[
+        float, typer.Option(help="An underrun this long or shorter is jitter, not a stall, ms.")
+    ] = D["stall_threshold_ms"],
+    startup_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Start-up delay a real-time stream may take, ms (default: the SLO's ttfa "
+            "bound, else 1000)."
+        ),
+    ] = D["startup_ms"],
     seed: Annotated[int, typer.Option(help="Seed of the Poisson schedule.")] = D["seed"],
     output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder.")] = D[
         "output"
@@ -157,10 +178,15 @@ def load(
     no_store: NoStoreOption = False,
 ) -> None:
     """Load-test a speech endpoint: open-loop rates or closed-loop concurrency, per-level
-    percentiles, errors, stalls, capacity and cost."""
+    percentiles, errors, stalls, capacity and cost.
+
+    Exit status: 0 the result passes; 1 measured, but every request failed, a level is invalid or
+    no level meets --slo (results.json and report.md are written first); 2 a usage or
+    configuration error; 130 interrupted."""
     from voxbench import api
     from voxbench.cli.stdio import reserved_stdout
-    from voxbench.load.run import LoadRequest
+    from voxbench.load.run import LoadRequest, failures
+    from voxbench.load.schedule import parse_duration
 
     request = LoadRequest.from_text(
         target,
@@ -181,6 +207,11 @@ def load(
         slo=slo,
         buffer_ms=buffer_ms,
         max_lag_ms=max_lag_ms,
+        max_error_rate=max_error_rate,
+        min_duration_s=parse_duration(min_duration),
+        pcm_sample_rate=pcm_sample_rate,
+        stall_threshold_ms=stall_threshold_ms,
+        startup_ms=startup_ms,
         cost_per_hour=cost_per_hour,
         hardware_price=hardware_price,
         running_per_month=running_cost,
@@ -201,6 +232,12 @@ def load(
 
             outcome = api.load_test(request, store=store, record=not no_store, progress=progress)
         _print_load(outcome, json_out, out, data)
+    assert outcome.doc.load is not None
+    failed = failures(outcome.doc.load)
+    for line in failed:
+        out.print(f"[red]fails:[/red] {line}", markup=True, highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _print_load(outcome: Outcome, json_out: str | None, out: Console, data: TextIO) -> None:
@@ -212,6 +249,8 @@ def _print_load(outcome: Outcome, json_out: str | None, out: Console, data: Text
     for section in load_sections(load):
         if section.headers and section.title in (
             "Load levels",
+            "Invalid levels",
+            "SLO clauses",
             "Errors by kind",
             "Playback stalls",
         ):

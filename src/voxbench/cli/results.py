@@ -157,7 +157,8 @@ def compare(
         typer.Option(
             "--metric",
             help="Metrics (repeat/comma): latency_ms, rtf, ttfa_ms, errors, "
-            "peak_rss_mb, peak_gpu_mb, cold_start_ms [all].",
+            "peak_rss_mb, peak_child_rss_mb, peak_gpu_allocated_mb, gpu_nvml_mb, "
+            "cold_start_ms [all].",
         ),
     ] = None,
     ignore_param: Annotated[
@@ -186,7 +187,8 @@ def compare(
     ] = True,
     store: StoreOpt = None,
 ) -> None:
-    """Compare two runs case by case; exit status 1 when anything regressed."""
+    """Compare two runs case by case; exit status 1 when anything regressed, 3 when nothing
+    did but a case is invalid on either side (the gate cannot decide), 2 on bad input."""
     from voxbench.analysis import compare as cmp_mod
     from voxbench.results.store.io import resolve_run
 
@@ -222,8 +224,13 @@ def compare(
         for title, keys in (("only in base", result.only_base), ("only in candidate", result.only_candidate)):  # fmt: skip
             for k in keys:
                 console.print(f"[yellow]{title}[/] {k}")
-    if result.regressed:
-        raise typer.Exit(1)
+        for inv in result.invalid:
+            console.print(f"[yellow]invalid, not compared[/] {inv.key}: {inv.text()}")
+        for c in result.cases:
+            for why in c.not_compared:
+                console.print(f"[dim]{c.key} {why}[/]")
+    if result.exit_status():
+        raise typer.Exit(result.exit_status())
 
 
 def _run_noise(
@@ -256,7 +263,8 @@ def history(
     metric: Annotated[
         str,
         typer.Option(
-            help="latency_ms, latency_p95_ms, rtf, rtfx, ttfa_ms, peak_rss_mb, peak_gpu_mb, "
+            help="latency_ms, latency_p95_ms, rtf, rtfx, ttfa_ms, peak_rss_mb, peak_child_rss_mb, "
+            "peak_gpu_allocated_mb, gpu_nvml_mb, "
             "cold_start_ms, items_per_second, chars_per_second."
         ),
     ] = "latency_ms",
@@ -267,6 +275,19 @@ def history(
         str, typer.Option(help="Smallest relative step marked as a change point.")
     ] = "5%",
     last: Annotated[int, typer.Option(min=1, help="Table rows per case (newest).")] = 30,
+    all_machines: Annotated[
+        bool,
+        typer.Option(
+            "--all-machines", help="One series per case across machines [one per machine]."
+        ),
+    ] = False,
+    all_modes: Annotated[
+        bool,
+        typer.Option(
+            "--all-modes",
+            help="One series per case across executor modes [one per mode: worker, in-process].",
+        ),
+    ] = False,
     svg_out: Annotated[
         Path | None, typer.Option("--svg", help="Write the plot as an SVG file.")
     ] = None,
@@ -288,7 +309,7 @@ def history(
     with open_store(store) as s:
         hist = build_history(
             s, engine, metric=metric, workload=workload, case_id=case, machine=machine,
-            since=since, min_shift=shift,
+            since=since, min_shift=shift, all_machines=all_machines, all_modes=all_modes,
         )  # fmt: skip
     if json_out:
         import json

@@ -1,7 +1,8 @@
 """An OpenAI-compatible speech endpoint (``POST /v1/audio/speech``) benchmarked over HTTP.
 
 The engine sends ``{"model", "voice", "input", "response_format", "speed", "stream"}`` and reads
-audio back: WAV, or raw 16-bit little-endian mono PCM. Streaming calls read the body as it arrives
+audio back: WAV, or raw 16-bit little-endian mono PCM — at the rate the server announces in
+``X-Sample-Rate`` (``voxbench serve`` does), else ``pcm_sample_rate``, else 24 kHz (OpenAI's). Streaming calls read the body as it arrives
 and hand each piece of decodable audio on at once, so time to first audio is what a client of the
 server sees. Stages recorded per call: ``ttfb`` (request sent to the first byte of the body) and one
 ``server.<name>`` per ``Server-Timing`` entry the server reports.
@@ -32,6 +33,7 @@ DEFAULT_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
 FORMATS = ("wav", "pcm")
 _PROBE_TIMEOUT_S = 10.0
 _ERROR_BODY_CHARS = 200
+DEFAULT_PCM_RATE = 24000  # OpenAI's pcm format, when neither the server nor the user says
 # The decoder's name here before it moved to voxbench.wav, kept for code that imports it.
 WavStreamDecoder = WavDecoder
 __all__ = [
@@ -85,6 +87,13 @@ def parse_server_timing(headers: Iterable[str]) -> dict[str, float]:
 # --- the engine ----------------------------------------------------------------------------------
 
 
+def _announced_rate(value: str | None) -> int | None:
+    """The Hz of an ``X-Sample-Rate`` header; None when absent or not a positive integer."""
+    if value is None or not value.strip().isdigit() or int(value) <= 0:
+        return None
+    return int(value)
+
+
 def _without_userinfo(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
@@ -106,7 +115,7 @@ class OpenAISpeechEngine(BaseEngine):
         response_format: str = "wav",
         speed: float | None = None,
         stream: bool = True,
-        pcm_sample_rate: int = 24000,
+        pcm_sample_rate: int | None = None,
         api_key_env: str | None = None,
         timeout: float = 120.0,
         extra: dict[str, Any] | None = None,
@@ -115,6 +124,8 @@ class OpenAISpeechEngine(BaseEngine):
 
         ``extra`` fields are added to the request body last, so they may override the others.
         With ``stream=False`` the engine has no ``stream`` method and every call is a whole body.
+        ``pcm_sample_rate`` is the Hz of raw PCM answers that carry no ``X-Sample-Rate`` header
+        (None: 24000).
         """
         if response_format not in FORMATS:
             raise ConfigError(
@@ -122,7 +133,7 @@ class OpenAISpeechEngine(BaseEngine):
             )
         if extra is not None and not isinstance(extra, dict):
             raise ConfigError(f"extra must be a mapping of request fields, not {extra!r}")
-        if float(timeout) <= 0 or int(pcm_sample_rate) <= 0:
+        if float(timeout) <= 0 or (pcm_sample_rate is not None and int(pcm_sample_rate) <= 0):
             raise ConfigError("timeout and pcm_sample_rate must be positive")
         self.url = url
         self.model = str(model)
@@ -130,7 +141,9 @@ class OpenAISpeechEngine(BaseEngine):
         self.response_format = response_format
         self.speed = None if speed is None else float(speed)
         self.streaming = bool(stream)
-        self.pcm_sample_rate = int(pcm_sample_rate)
+        self.pcm_rate_source = "default" if pcm_sample_rate is None else "option"
+        self.pcm_sample_rate = DEFAULT_PCM_RATE if pcm_sample_rate is None else int(pcm_sample_rate)
+        self._announced_rate: int | None = None  # the last answer's X-Sample-Rate
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
         self.extra = dict(extra or {})
@@ -202,7 +215,9 @@ class OpenAISpeechEngine(BaseEngine):
             "http_version": self._http_version,
         }
         if self.response_format == "pcm":
+            # Known before any call: a server's X-Sample-Rate overrides it per answer.
             result["pcm_sample_rate"] = self.pcm_sample_rate
+            result["pcm_sample_rate_source"] = self.pcm_rate_source
         if self.extra:
             result["extra"] = self.extra
         return result
@@ -212,7 +227,7 @@ class OpenAISpeechEngine(BaseEngine):
     def synthesize(self, inp: str) -> Output:
         """One whole-body request (``"stream": false``); the audio is decoded after the last byte."""
         body = b"".join(self._body(inp, stream=False))
-        decoder = self._decoder()
+        decoder = self._decoder()  # after the head: X-Sample-Rate is known
         with stage("decode"):
             audio = decoder.feed(body)
             decoder.finish()
@@ -221,17 +236,20 @@ class OpenAISpeechEngine(BaseEngine):
     def stream(self, inp: str) -> Iterator[Chunk]:
         """One streaming request (``"stream": true``): a Chunk for each piece of the body that
         completes at least one sample."""
-        decoder = self._decoder()
+        decoder: WavDecoder | None = None
         for data in self._body(inp, stream=True):
+            decoder = decoder or self._decoder()  # after the head: X-Sample-Rate is known
             audio = decoder.feed(data)
             if len(audio):
                 assert decoder.sample_rate is not None
                 yield Chunk(audio=audio, sample_rate=decoder.sample_rate)
-        decoder.finish()
+        (decoder or self._decoder()).finish()
 
     def _decoder(self) -> WavDecoder:
+        """The decoder of the current answer: raw PCM at the announced rate, else the option's
+        (or the default), or WAV."""
         if self.response_format == "pcm":
-            return RawDecoder(self.pcm_sample_rate)
+            return RawDecoder(self._announced_rate or self.pcm_sample_rate)
         return WavDecoder()
 
     def _payload(self, text: str, stream: bool) -> dict[str, Any]:
@@ -257,6 +275,7 @@ class OpenAISpeechEngine(BaseEngine):
             self._client.stream("POST", self.url, json=self._payload(text, stream)) as response,
         ):
             self._note_server(response)
+            self._announced_rate = _announced_rate(response.headers.get("x-sample-rate"))
             for name, ms in parse_server_timing(response.headers.get_list("server-timing")).items():
                 record_stage(f"server.{name}", ms)
             self._raise_for_status(response)

@@ -16,6 +16,7 @@ from typing import cast
 
 from voxbench.errors import EngineFailed
 from voxbench.load.records import (
+    DEFAULT_PCM_RATE,
     BadChunking,
     BadResponse,
     RequestRecord,
@@ -35,11 +36,27 @@ def audio_decoder(content_type: str, first: bytes, pcm_rate: int) -> WavDecoder 
     A body that starts with ``RIFF`` is WAV whatever its type says; ``audio/pcm`` and
     ``audio/l16`` are 16-bit mono at ``pcm_rate`` Hz.
     """
-    if first[:4] == b"RIFF" or content_type.startswith(("audio/wav", "audio/x-wav")):
+    if is_wav(content_type, first):
         return WavDecoder()
     if content_type.startswith(("audio/pcm", "audio/l16")):
         return RawDecoder(pcm_rate)
     return None  # not audio: count bytes only
+
+
+def is_wav(content_type: str, first: bytes) -> bool:
+    """Whether a body is WAV (it carries its own sample rate)."""
+    return first[:4] == b"RIFF" or content_type.startswith(("audio/wav", "audio/x-wav"))
+
+
+def resolve_pcm_rate(announced: str, option: int | None) -> tuple[int, str]:
+    """(Hz, source) of a raw PCM answer: the server's ``X-Sample-Rate`` when it sends a usable
+    one (``header``), else the user's ``pcm_sample_rate`` (``option``), else
+    :data:`~voxbench.load.records.DEFAULT_PCM_RATE` (``default``)."""
+    if announced.strip().isdigit() and int(announced) > 0:
+        return int(announced), "header"
+    if option is not None:
+        return option, "option"
+    return DEFAULT_PCM_RATE, "default"
 
 
 # --- one request and its response ----------------------------------------------------------------
@@ -61,6 +78,7 @@ class Exchange:
         "decoder",
         "on_done",
         "pcm_rate",
+        "rate_header",
         "rec",
         "samples",
         "start",
@@ -87,15 +105,18 @@ class Exchange:
         self.decoder: WavDecoder | None = None
         self.samples = 0
         self.ctype = ""
+        self.rate_header = ""
         self.conn: Connection | None = None
         self.connecting: asyncio.Task[None] | None = None
         self.timeouts = timeouts  # the session's watch list, in deadline order
         self.deadline = deadline
         timeouts[self] = None
 
-    def head(self, status: int, content_type: str) -> None:
+    def head(self, status: int, content_type: str, sample_rate: str = "") -> None:
+        """The response head: status, Content-Type and X-Sample-Rate (``""`` when absent)."""
         self.rec.status = status
         self.ctype = content_type
+        self.rate_header = sample_rate
 
     def body(self, data: bytes) -> None:
         """A piece of the (de-chunked) body; raises EngineFailed when it is not valid audio."""
@@ -103,7 +124,13 @@ class Exchange:
         t = time.monotonic() - self.start
         if rec.first_byte < 0:
             rec.first_byte = t
-            self.decoder = audio_decoder(self.ctype, data, self.pcm_rate)
+            if is_wav(self.ctype, data):
+                rate, rec.rate_source = DEFAULT_PCM_RATE, "wav"
+            else:
+                rate, rec.rate_source = resolve_pcm_rate(self.rate_header, self.pcm_rate)
+            self.decoder = audio_decoder(self.ctype, data, rate)
+            if self.decoder is None:
+                rec.rate_source = ""
         rec.bytes += len(data)
         decoder = self.decoder
         if decoder is not None and rec.status < 400:
@@ -124,6 +151,7 @@ class Exchange:
         decoder = self.decoder
         if decoder is not None and decoder.sample_rate:
             rec.audio_seconds = self.samples / decoder.sample_rate
+            rec.sample_rate = decoder.sample_rate
         if rec.status >= 400:
             rec.error = f"http_{rec.status}"
         elif decoder is not None and self.samples == 0:
@@ -321,7 +349,7 @@ class Connection(asyncio.Protocol):
         length: int | None = None
         chunked = False
         keep_alive = parts[0] != b"HTTP/1.0"
-        content_type = ""
+        content_type = sample_rate = ""
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep:
@@ -345,10 +373,12 @@ class Connection(asyncio.Protocol):
                     keep_alive = True
             elif name == b"content-type":
                 content_type = value.strip().decode("latin-1")
+            elif name == b"x-sample-rate":
+                sample_rate = value.strip().decode("latin-1")
         self.reusable = keep_alive
         exchange = self.exchange
         assert exchange is not None
-        exchange.head(status, content_type)
+        exchange.head(status, content_type, sample_rate)
         if status in (204, 304) or (not chunked and length == 0):
             self.state, self.remaining = _LENGTH, 0  # no body: _feed finishes the exchange
         elif chunked:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNSET = -1.0
+DEFAULT_PCM_RATE = 24000
+"""Hz assumed for a raw ``audio/pcm`` answer when neither the server (``X-Sample-Rate``) nor the
+user (``--pcm-sample-rate``) says otherwise: OpenAI's ``pcm`` format."""
 
 
 @dataclass(slots=True)
@@ -25,6 +28,10 @@ class RequestRecord:
     detail: str = ""
     bytes: int = 0
     audio_seconds: float = 0.0
+    sample_rate: int = 0  # Hz the audio was decoded at; 0 when no audio decoder was used
+    # where sample_rate came from: "wav" (its header), or for raw PCM "header" (X-Sample-Rate),
+    # "option" (Target.pcm_sample_rate) or "default" (DEFAULT_PCM_RATE); "" when not audio
+    rate_source: str = ""
     # (arrival time, audio seconds received so far), streamed responses only
     arrivals: list[tuple[float, float]] = field(default_factory=list)
 
@@ -32,14 +39,15 @@ class RequestRecord:
 @dataclass(frozen=True)
 class Target:
     """The endpoint and what to send it: JSON ``bodies`` in turn, ``timeout_s`` seconds per
-    request, ``pcm_sample_rate`` Hz for ``audio/pcm`` answers; ``track_chunks`` keeps every
-    arrival time of a streamed body (needed for stall metrics)."""
+    request; ``pcm_sample_rate`` Hz for ``audio/pcm`` answers that announce no ``X-Sample-Rate``
+    (None: :data:`DEFAULT_PCM_RATE`); ``track_chunks`` keeps every arrival time of a streamed body
+    (needed for stall metrics)."""
 
     url: str
     bodies: tuple[dict[str, Any], ...]  # request JSON bodies, used in turn
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
-    pcm_sample_rate: int = 24000
+    pcm_sample_rate: int | None = None
     track_chunks: bool = True
 
 

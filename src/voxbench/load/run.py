@@ -13,10 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voxbench.errors import ConfigError
 from voxbench.load.schedule import Arrivals, Level, intended_offsets, parse_duration
+
+if TYPE_CHECKING:
+    from voxbench.results.document import LoadResult
 
 API_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
 RESPONSE_FORMATS = ("wav", "pcm")
@@ -44,6 +47,11 @@ class LoadRequest:
     slo: str | None = None
     buffer_ms: float = 0.0
     max_lag_ms: float = 5.0
+    pcm_sample_rate: int | None = None
+    stall_threshold_ms: float = 10.0
+    startup_ms: float | None = None  # None: the SLO's ttfa bound, else 1 s
+    max_error_rate: float | None = None  # None: results.validity.MAX_ERROR_RATE
+    min_duration_s: float = 5.0
     cost_per_hour: float | None = None
     hardware_price: float | None = None
     running_per_month: float = 0.0
@@ -107,12 +115,24 @@ class LoadRequest:
             raise ConfigError("--requests must be at least 1")
         if self.requests is None and not self.duration_s:
             raise ConfigError("--duration must be above 0 (or give --requests)")
-        for name, value in (("--warmup", self.warmup_s), ("--buffer-ms", self.buffer_ms)):
+        for name, value in (
+            ("--warmup", self.warmup_s),
+            ("--buffer-ms", self.buffer_ms),
+            ("--stall-threshold-ms", self.stall_threshold_ms),
+            ("--min-duration", self.min_duration_s),
+        ):
             if value < 0:
                 raise ConfigError(f"{name} cannot be negative")
-        for name, value in (("--timeout", self.timeout_s), ("--max-lag-ms", self.max_lag_ms)):
-            if value <= 0:
+        for name, limit in (
+            ("--timeout", self.timeout_s),
+            ("--max-lag-ms", self.max_lag_ms),
+            ("--pcm-sample-rate", self.pcm_sample_rate),
+            ("--startup-ms", self.startup_ms),
+        ):
+            if limit is not None and limit <= 0:
                 raise ConfigError(f"{name} must be above 0")
+        if self.max_error_rate is not None and not 0 <= self.max_error_rate < 1:
+            raise ConfigError("--max-error-rate must be a fraction from 0 to below 1")
         if self.slo:
             parse_slo(self.slo)  # a bad SLO fails before minutes of load, not after
 
@@ -190,13 +210,20 @@ def measure_load(
     folder: Any, req: LoadRequest, progress: Callable[[int, Level, float], None]
 ) -> Any:
     """Every level into ``folder``'s document, saved after each; then capacity and cost."""
-    from voxbench.load.capacity import cost, evaluate, parse_slo
+    from voxbench.load.capacity import cost, evaluate, parse_slo, startup_bound_ms
     from voxbench.load.client import Target, run_level
-    from voxbench.load.metrics import summarize_level
+    from voxbench.load.metrics import STARTUP_BOUND_MS, summarize_level
+    from voxbench.results.validity import MAX_ERROR_RATE
 
     clauses = parse_slo(req.slo) if req.slo else []
+    max_error_rate = MAX_ERROR_RATE if req.max_error_rate is None else req.max_error_rate
+    startup = req.startup_ms or startup_bound_ms(clauses, STARTUP_BOUND_MS)
     target = Target(
-        url=req.target, bodies=_bodies(req), headers=_headers(req), timeout_s=req.timeout_s
+        url=req.target,
+        bodies=_bodies(req),
+        headers=_headers(req),
+        timeout_s=req.timeout_s,
+        pcm_sample_rate=req.pcm_sample_rate,
     )
     load = folder.doc.load
     with folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels"):
@@ -228,14 +255,35 @@ def measure_load(
                     wall_s=wall,
                     buffer_ms=req.buffer_ms,
                     max_lag_ms=req.max_lag_ms,
+                    stall_threshold_ms=req.stall_threshold_ms,
+                    startup_bound_ms=startup,
+                    max_error_rate=max_error_rate,
+                    min_duration_s=req.min_duration_s,
+                    timeout_s=req.timeout_s,
                 )
             )
             folder.save()
             if i < len(req.levels) - 1:
                 time.sleep(req.pause_s)  # let the server drain before the next level
-        load.capacity = evaluate(load.levels, clauses)
+        load.capacity = evaluate(load.levels, clauses, max_error_rate)
         if req.cost_per_hour is not None:
             load.cost = cost(
                 load.capacity, req.cost_per_hour, req.hardware_price, req.running_per_month
             )
     return folder.doc
+
+
+def failures(load: LoadResult) -> list[str]:
+    """Why a finished load run's result fails (one line each; none: it passes): every request
+    failed, a level is invalid, or an SLO was given and no level meets it. ``voxbench load``
+    exits 1 when there is any."""
+    out = []
+    requests = sum(lv.requests for lv in load.levels)
+    if requests and not any(lv.ok for lv in load.levels):
+        out.append(f"every request failed ({requests} of {requests})")
+    for lv in load.levels:
+        if lv.validity is not None and not lv.validity.valid:
+            out.append(f"level {lv.label} is invalid: {'; '.join(lv.validity.reasons)}")
+    if load.capacity.get("slo") and not load.capacity.get("level"):
+        out.append(f"no level meets the SLO {', '.join(load.capacity['slo'])}")
+    return out

@@ -40,6 +40,7 @@ from voxbench.results.document import (
     Summary,
 )
 from voxbench.results.folder import RunFolder
+from voxbench.results.validity import MIN_SAMPLES, case_validity
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class MicroSettings:
     warmup: int = 3
     min_sample_ms: float = 2.0
     max_case_seconds: float = 5.0
-    min_samples: int = 5
+    min_samples: int = MIN_SAMPLES  # a case stopped by max_case_seconds before this is invalid
 
 
 FULL = MicroSettings()
@@ -553,6 +554,7 @@ def measure_micro(
             key = (mc.kernel.name, mc.size.workload, mc.size.input_id)
             case, output = measure_micro_case(mc, settings, references.get(key))
             case.engine_info.update(threads)
+            case.validity = case_validity(case)
             if mc.is_reference:
                 references = {key: output}  # cases are grouped by kernel and size
             doc.cases.append(case)

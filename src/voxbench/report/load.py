@@ -3,12 +3,16 @@ throughput–latency curve drawn in text."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from voxbench.report.format import Section, fmt
 from voxbench.results.document import LoadLevel, LoadResult, Percentiles
+from voxbench.results.validity import min_samples, supported
 
 CURVE_WIDTH = 40
+UNSUPPORTED = "*"
+"""Marks a percentile its sample count does not support (results.validity.supported)."""
 _NONE = Percentiles()  # a distribution the level does not have: every cell "–"
 
 
@@ -16,11 +20,27 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2%}"
 
 
-def _level_row(lv: LoadLevel) -> list[str]:
-    lat, ttfa = lv.latency_ms or _NONE, lv.ttfa_ms or _NONE
-    verdict = ("met" if lv.meets_slo else "missed") if lv.slo else "–"
+def _q(d: Percentiles | None, pct: str, digits: int = 1) -> str:
+    """The ``pct`` percentile of ``d``, marked when its sample count does not support it."""
+    value = (d or _NONE).percentile(pct)
+    cell = fmt(value, digits)
+    if value is not None and d is not None and not supported(pct, d.n):
+        cell += UNSUPPORTED
+    return cell
+
+
+def _verdict(lv: LoadLevel) -> str:
+    if lv.validity is not None and not lv.validity.valid:
+        return "INVALID"
     if lv.saturated:
-        verdict = "INVALID: generator saturated"
+        return "INVALID: generator saturated"
+    if not lv.slo:
+        return "–"
+    return "met" if lv.meets_slo else "missed"
+
+
+def _level_row(lv: LoadLevel) -> list[str]:
+    lat, ttfa = lv.latency_all_ms or lv.latency_ms, lv.ttfa_all_ms or lv.ttfa_ms
     return [
         lv.label,
         fmt(lv.offered_rate, 2),
@@ -28,13 +48,26 @@ def _level_row(lv: LoadLevel) -> list[str]:
         fmt(lv.achieved_rate, 2),
         f"{lv.ok}/{lv.requests}",
         _pct(lv.error_rate),
-        *(fmt(lat.p50, 1), fmt(lat.p95, 1), fmt(lat.p99, 1), fmt(lat.p99_9, 1), fmt(lat.max, 1)),
-        *(fmt(ttfa.p50, 1), fmt(ttfa.p95, 1), fmt(ttfa.p99, 1)),
-        fmt((lv.lag_ms or _NONE).p99, 2),
+        *(_q(lat, "50"), _q(lat, "95"), _q(lat, "99"), _q(lat, "99.9"), fmt((lat or _NONE).max)),
+        _q(lv.latency_ms, "99"),
+        *(_q(ttfa, "50"), _q(ttfa, "95"), _q(ttfa, "99")),
+        _q(lv.lag_ms, "99", 2),
         fmt(lv.audio_seconds_per_second, 2),
-        fmt((lv.rtf or _NONE).p50, 3),
-        verdict,
+        _q(lv.rtf, "50", 3),
+        _verdict(lv),
     ]
+
+
+def _unsupported_note(rows: list[list[str]]) -> str:
+    """The footnote of a table with marked cells; empty when none is marked."""
+    if not any(cell.endswith(UNSUPPORTED) for row in rows for cell in row):
+        return ""
+    pcts = ("95", "99", "99.9")
+    needs = ", ".join(f"p{p} {min_samples(float(p)):,}" for p in pcts)
+    return (
+        f" {UNSUPPORTED} = fewer samples than the percentile needs ({needs}): one of the few "
+        "largest samples, not a percentile."
+    )
 
 
 def levels_section(load: LoadResult) -> Section:
@@ -50,6 +83,7 @@ def levels_section(load: LoadResult) -> Section:
         "p99",
         "p99.9",
         "max",
+        "ok p99",
         "ttfa p50",
         "ttfa p95",
         "ttfa p99",
@@ -64,10 +98,49 @@ def levels_section(load: LoadResult) -> Section:
         headers,
         rows,
         note="Times in ms, counted from each request's intended send time (open loop), so "
-        "queueing is included; lag = how late the load generator sent (sent − intended). "
-        "achieved/s = successful responses per second; rtf = wall / audio per stream.",
+        "queueing is included, over every measured request (a failure at the time it took to "
+        "fail, a timeout at the timeout); ok p99 = successful requests only. lag = how late "
+        "the load generator sent (sent − intended). achieved/s = successful responses "
+        "completed in the sending window, per second; rtf = wall / audio per stream."
+        + _unsupported_note(rows),
         numeric=set(headers[1:-1]),
     )
+
+
+def validity_section(load: LoadResult) -> Section | None:
+    """The invalid levels and why (MLPerf LoadGen's rules, results/validity.py)."""
+    rows = [
+        [lv.label, reason]
+        for lv in load.levels
+        if lv.validity is not None and not lv.validity.valid
+        for reason in lv.validity.reasons
+    ]
+    if not rows:
+        return None
+    return Section(
+        "Invalid levels",
+        ["level", "why"],
+        rows,
+        note="An invalid level's figures are not the server's to quote; it never counts "
+        "towards capacity.",
+    )
+
+
+def slo_section(load: LoadResult) -> Section | None:
+    """Each SLO clause at each level: held, missed or not measured, and any caveat."""
+    if not any(lv.slo for lv in load.levels):
+        return None
+    rows = [
+        [
+            lv.label,
+            clause,
+            "not measured" if held is None else ("held" if held else "missed"),
+            lv.slo_notes.get(clause, ""),
+        ]
+        for lv in load.levels
+        for clause, held in lv.slo.items()
+    ]
+    return Section("SLO clauses", ["level", "clause", "verdict", "note"], rows)
 
 
 def errors_section(load: LoadResult) -> Section | None:
@@ -90,12 +163,18 @@ def stalls_section(load: LoadResult) -> Section | None:
             label,
             str(st.streams),
             _pct(st.stall_rate),
-            *(fmt(st.count.p95, 1), fmt(st.stall_ms.p95, 1), fmt(st.stall_ms.max, 1)),
-            *(fmt(st.startup_ms.p50, 1), fmt(st.startup_ms.p95, 1)),
+            *(_q(st.count, "95"), _q(st.stall_ms, "95"), fmt(st.stall_ms.max, 1)),
+            *(_q(st.startup_ms, "50"), _q(st.startup_ms, "95")),
+            _pct(st.continuity_100ms),
+            _pct(st.continuity_200ms),
+            "–" if st.realtime_streams is None else str(st.realtime_streams),
+            fmt(st.realtime_concurrent, 1),
         ]
         for label, st in streamed
     ]
-    buffer_ms = streamed[0][1].buffer_ms
+    first = streamed[0][1]
+    threshold = first.stall_threshold_ms
+    bound = first.startup_bound_ms
     return Section(
         "Playback stalls",
         [
@@ -107,11 +186,21 @@ def stalls_section(load: LoadResult) -> Section | None:
             "stall ms max",
             "start-up ms p50",
             "start-up ms p95",
+            "underrun ≤100ms",
+            "underrun ≤200ms",
+            "real-time streams",
+            "real-time at once",
         ],
         rows,
-        note=f"A listener with a {buffer_ms:g} ms jitter buffer starts playing once the buffer "
-        "is full, plays in real time, and stalls when the audio runs out until the buffer "
-        "refills.",
+        note=f"A listener with a {first.buffer_ms:g} ms jitter buffer starts playing once the "
+        "buffer is full, plays in real time, and stalls when the audio runs out until the buffer "
+        "refills"
+        + (f"; an underrun of {threshold:g} ms or less is jitter, not a stall" if threshold else "")
+        + ". underrun ≤N ms = share of streams whose longest underrun is at most N ms. "
+        "Real-time streams started within "
+        + (f"{bound:g} ms" if bound is not None else "the start-up bound")
+        + " and never stalled; at once = their audio seconds per second of the window (the "
+        "listeners fed at the same time)." + _unsupported_note(rows),
     )
 
 
@@ -135,25 +224,36 @@ def curve_section(load: LoadResult) -> Section | None:
 def capacity_lines(load: LoadResult) -> list[str]:
     cap = load.capacity
     lines = []
+    figures = (
+        f"(achieved {fmt(cap.get('rate'), 2)} req/s, "
+        f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s)"
+    )
     if cap.get("slo"):
         if cap.get("level"):
-            lines.append(
-                f"capacity: {cap['level']} meets {', '.join(cap['slo'])} "
-                f"(achieved {fmt(cap.get('rate'), 2)} req/s, "
-                f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s)"
-            )
+            lines.append(f"capacity: {cap['level']} meets {', '.join(cap['slo'])} {figures}")
         else:
-            lines.append(f"capacity: no level meets {', '.join(cap['slo'])}")
+            lines.append(f"capacity: no valid level meets {', '.join(cap['slo'])}")
+    elif cap.get("level"):
+        lines.append(f"capacity: {cap['level']}, the {cap.get('rule', 'highest level')} {figures}")
+    elif load.levels and "rule" in cap:
+        lines.append(f"capacity: none (no level qualifies as the {cap['rule']})")
     if cap.get("realtime_streams") is not None:
         lines.append(
-            f"real-time streams without stalls: {fmt(cap['realtime_streams'], 1)} "
-            "concurrent (highest stall-free, error-free level)"
+            f"real-time streams without stalls: {fmt(cap['realtime_streams'], 1)} at once, at "
+            f"{cap.get('realtime_level')} (streams that started in time and never stalled, "
+            "highest valid level where all but the error limit did)"
+            + (
+                "; capped at the audio seconds the level made per second"
+                if cap.get("realtime_capped")
+                else ""
+            )
         )
     cost: dict[str, Any] | None = load.cost
     if cost:
+        where = f" at {cost['level']}" if cost.get("level") else ""
         lines.append(
-            f"cost at {cost['per_hour']:g}/h: {_money(cost['per_request'], 6)} per request, "
-            f"{_money(cost['per_audio_hour'], 4)} per audio hour, "
+            f"cost{where}, {cost['per_hour']:g}/h: {_sig(cost['per_request'])} per request, "
+            f"{_sig(cost['per_audio_hour'])} per audio hour, "
             f"{_money(cost['monthly_at_full_use'], 2)} per month at full use"
             + (
                 f"; hardware pays off after {cost['break_even_month']:.1f} months"
@@ -168,10 +268,27 @@ def _money(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _sig(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, in positional notation (0.00000731)."""
+    if value is None:
+        return "–"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
+
+
 def load_sections(load: LoadResult) -> list[Section]:
     """Every section of a load report, in order."""
     summary = capacity_lines(load)
-    found = [levels_section(load), curve_section(load), stalls_section(load), errors_section(load)]
+    found = [
+        levels_section(load),
+        validity_section(load),
+        slo_section(load),
+        curve_section(load),
+        stalls_section(load),
+        errors_section(load),
+    ]
     sections = [s for s in found if s is not None]
     if summary:
         sections.insert(0, Section("Capacity", [], [], note="\n".join(f"- {s}" for s in summary)))

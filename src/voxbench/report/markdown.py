@@ -22,6 +22,12 @@ from voxbench.report.micro import render_micro_markdown
 from voxbench.report.quality import quality_sections
 from voxbench.results.document import Case, ResultDocument
 from voxbench.results.skips import skip_text
+from voxbench.results.validity import min_samples, supported
+
+UNSUPPORTED = "*"
+"""Marks a percentile the case's sample count does not support (results.validity.supported)."""
+INVALID = "INVALID"
+"""The validity cell of an invalid case (its reasons are listed under the table)."""
 
 RTF_NOTE = (
     "`rtf` = wall time / audio time (lower is better); `rtfx` = audio time / wall time "
@@ -37,6 +43,39 @@ def _ci(case: Case) -> str:
     return f"{fmt(lo, 2)}–{fmt(hi, 2)}"
 
 
+def _tail(case: Case, pct: int) -> str:
+    """The ``pct`` latency percentile of a case, marked when its sample count does not support
+    it (p95 needs 100 samples, p99 500)."""
+    lat = case.latency_ms
+    if lat is None:
+        return "–"
+    cell = fmt(getattr(lat, f"p{pct}"), 2)
+    return cell if supported(pct, lat.n) else cell + UNSUPPORTED
+
+
+def invalid(case: Case) -> bool:
+    """Whether the case was judged invalid (cases from before validity count as valid)."""
+    return case.validity is not None and not case.validity.valid
+
+
+def case_notes(doc: ResultDocument, headers: list[str]) -> list[str]:
+    """The lines under the headline table: what a ``*`` means (for the percentile columns shown
+    that carry one), and each invalid case with its reasons."""
+    notes = []
+    for pct in (95, 99):
+        if f"p{pct} ms" not in headers:
+            continue
+        if any(c.latency_ms and not supported(pct, c.latency_ms.n) for c in doc.cases):
+            notes.append(
+                f"{UNSUPPORTED} fewer than {min_samples(pct)} samples: not a true p{pct} "
+                "(one of the few largest samples)."
+            )
+    for c in doc.cases:
+        if invalid(c) and c.validity is not None:
+            notes.append(f"{INVALID} {c.id}: {'; '.join(c.validity.reasons)}.")
+    return notes
+
+
 def case_row(case: Case) -> dict[str, str]:
     """The headline figures of one case as display strings (shared by Markdown and terminal)."""
     lat = case.latency_ms
@@ -48,7 +87,8 @@ def case_row(case: Case) -> dict[str, str]:
         "device": device_label(case),
         "audio s": fmt(case.audio_seconds, 2),
         "median ms": fmt(lat.median if lat else None, 2),
-        "p95 ms": fmt(lat.p95 if lat else None, 2),
+        "p95 ms": _tail(case, 95),
+        "p99 ms": _tail(case, 99),
         "CI95 median": _ci(case),
         "rtf ↓": fmt_rtf(case.rtf),
         "rtfx ↑": fmt(case.rtfx, 1),
@@ -58,6 +98,7 @@ def case_row(case: Case) -> dict[str, str]:
         "RSS MB": fmt(case.peak_rss_mb, 0),
         "CPU": fmt(case.cpu_utilization, 2),
         "errors": str(case.error_count) if case.error_count else "",
+        "validity": INVALID if invalid(case) else "",
     }
 
 
@@ -70,6 +111,8 @@ def main_headers(doc: ResultDocument, rows: list[dict[str, str]]) -> list[str]:
         headers.remove("device")
     if not any(c.error_count for c in doc.cases):
         headers.remove("errors")
+    if not any(invalid(c) for c in doc.cases):
+        headers.remove("validity")
     return headers
 
 
@@ -88,6 +131,10 @@ def render_markdown(doc: ResultDocument) -> str:
     if rows:
         headers = main_headers(doc, rows)
         lines += markdown_table(headers, [[r[h] for h in headers] for r in rows])
+        notes = case_notes(doc, headers)
+        if notes:
+            # a bare leading * would start emphasis in Markdown
+            lines += ["", *(f"- \\{n}" if n.startswith(UNSUPPORTED) else f"- {n}" for n in notes)]
     else:
         lines.append("No cases were measured.")
     for section in all_sections(doc):

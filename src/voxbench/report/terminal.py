@@ -5,31 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from voxbench.report.format import Section
-from voxbench.report.markdown import RTF_NOTE, all_sections, case_row, main_headers
+from voxbench.report.markdown import RTF_NOTE, all_sections, case_notes, case_row, main_headers
 from voxbench.results.document import ResultDocument
 
-NARROW_DROPS = ("workload", "CI95 median", "chars/s", "p95 ms")  # under 150 columns
+NARROW_DROPS = ("workload", "CI95 median", "chars/s", "p95 ms", "p99 ms")  # under 150 columns
 TIGHT_DROPS = ("cold ms", "RSS MB", "CPU")  # under 100 columns; report.md keeps everything
 
 
 def rich_table(doc: ResultDocument, width: int = 200) -> Any:
     """The headline table for the terminal; on a narrow screen the secondary columns go."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
+    rows = [case_row(c) for c in doc.cases]
+    headers = main_headers(doc, rows) if rows else []
+    if width < 150:
+        headers = [h for h in headers if h not in NARROW_DROPS]
+    if width < 100:
+        headers = [h for h in headers if h not in TIGHT_DROPS]
+    caption = "\n".join([RTF_NOTE.replace("`", ""), *case_notes(doc, headers)])
     table = Table(
         title=f"voxbench run {doc.run_id}",
-        caption=RTF_NOTE.replace("`", ""),
+        caption=escape(caption),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    rows = [case_row(c) for c in doc.cases]
     numeric = {
         "audio s",
         "median ms",
         "p95 ms",
+        "p99 ms",
         "rtf ↓",
         "rtfx ↑",
         "chars/s",
@@ -39,17 +47,12 @@ def rich_table(doc: ResultDocument, width: int = 200) -> Any:
         "CPU",
         "errors",
     }
-    headers = main_headers(doc, rows) if rows else []
-    if width < 150:
-        headers = [h for h in headers if h not in NARROW_DROPS]
-    if width < 100:
-        headers = [h for h in headers if h not in TIGHT_DROPS]
     for h in headers:
         table.add_column(
             h,
             justify="right" if h in numeric else "left",
             no_wrap=True,
-            style="red" if h == "errors" else None,
+            style="red" if h in ("errors", "validity") else None,
         )
     for r in rows:
         table.add_row(*(r[h] for h in headers))

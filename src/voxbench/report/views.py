@@ -37,10 +37,11 @@ def cold_start(doc: ResultDocument) -> Section | None:
         return None
     return Section(
         "Cold start",
-        ["case", "total", "process start", "import", "load", "first call"],
+        ["case", "kind", "total", "process start", "import", "load", "first call"],
         [
             [
                 c.id,
+                s.kind,
                 fmt(s.total_ms),
                 fmt(s.process_ms),
                 fmt(s.import_ms),
@@ -50,7 +51,9 @@ def cold_start(doc: ResultDocument) -> Section | None:
             for c, s in cold
         ],
         note="Milliseconds from asking for the engine to its first output; `load` is the "
-        "engine's initialisation (model load), apart from its first and its warm calls.",
+        "engine's initialisation (model load), apart from its first and its warm calls. "
+        "`warm-process`: the process had run an engine (or imported this one) before, so the "
+        "start was not cold.",
     )
 
 

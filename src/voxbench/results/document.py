@@ -10,12 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from voxbench.errors import ConfigError
 from voxbench.results.validity import Validity
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 class _Model(BaseModel):
@@ -47,6 +54,11 @@ class ColdStart(_Model):
     import_ms: float
     load_ms: float
     first_call_ms: float
+    kind: Literal["cold", "warm-process"] = Field(
+        "cold",
+        description="cold: the engine's first start in its process; warm-process: the process had "
+        "started an engine, or held the engine's module, before (then cold_start_ms is null)",
+    )
 
 
 class StageSummary(_Model):
@@ -130,8 +142,17 @@ class Case(_Model):
     cold_start: ColdStart | None = None
     peak_rss_mb: float | None = None
     peak_rss_scope: Literal["worker", "process"] | None = None
-    peak_gpu_mb: float | None = None
-    peak_gpu_scope: str | None = None
+    peak_child_rss_mb: float | None = Field(
+        None,
+        description="largest peak RSS of a child process the engine's process waited for "
+        "(ru_maxrss); only above peak_rss_mb is it the child's own (docs/methodology.md)",
+    )
+    peak_gpu_allocated_mb: float | None = Field(
+        None, description="torch's CUDA allocator peak, torch.cuda.max_memory_allocated"
+    )
+    gpu_nvml_mb: float | None = Field(
+        None, description="GPU memory NVML sees the process hold at the end of the case"
+    )
     cpu_utilization: float | None = Field(None, description="median CPU seconds / wall seconds")
     stages: dict[str, StageSummary] = {}
     errors: list[ErrorRecord] = []
@@ -152,6 +173,22 @@ class Case(_Model):
         "max_abs_error, max_rel_error, loops_per_sample",
     )
     samples: Samples = Samples()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gpu_figures_by_name(cls, data: Any) -> Any:
+        """Documents of schema 1.3 and before held one ``peak_gpu_mb`` and, in
+        ``peak_gpu_scope``, which figure it was: it becomes the field of that figure."""
+        if not isinstance(data, dict) or (
+            "peak_gpu_mb" not in data and "peak_gpu_scope" not in data
+        ):
+            return data
+        data = dict(data)
+        value, scope = data.pop("peak_gpu_mb", None), data.pop("peak_gpu_scope", None) or ""
+        if value is not None:
+            name = "gpu_nvml_mb" if "nvml" in scope else "peak_gpu_allocated_mb"
+            data.setdefault(name, value)
+        return data
 
 
 class Gpu(_Model):
@@ -259,6 +296,29 @@ class Stalls(_LevelPart):
     count: Percentiles = Field(description="stalls per stream")
     stall_ms: Percentiles = Field(description="total stalled time per stream, ms")
     startup_ms: Percentiles = Field(description="from asking to the first sound, ms")
+    stall_threshold_ms: float | None = Field(
+        None, description="an underrun this long or shorter is jitter, not a stall"
+    )
+    worst_underrun_ms: Percentiles | None = Field(
+        None, description="the longest underrun of each stream, ms (0: none)"
+    )
+    continuity_100ms: float | None = Field(
+        None, description="share of streams whose longest underrun is at most 100 ms"
+    )
+    continuity_200ms: float | None = Field(
+        None, description="share of streams whose longest underrun is at most 200 ms"
+    )
+    startup_bound_ms: float | None = Field(
+        None, description="start-up delay a real-time stream may take (the SLO's ttfa, else 1 s)"
+    )
+    realtime_streams: int | None = Field(
+        None, description="streams that started within startup_bound_ms and never stalled"
+    )
+    realtime_concurrent: float | None = Field(
+        None,
+        description="real-time listeners fed at once: audio seconds of those streams per second "
+        "of the window (never above audio_seconds_per_second)",
+    )
 
 
 class LevelSamples(_LevelPart):
@@ -267,6 +327,9 @@ class LevelSamples(_LevelPart):
     latency_ms: list[float] = []
     ttfa_ms: list[float] = []
     lag_ms: list[float] = []
+    latency_all_ms: list[float] = Field(
+        [], description="every measured request: a failure at the time it took to fail"
+    )
 
 
 class LoadLevel(_LevelPart):
@@ -282,23 +345,46 @@ class LoadLevel(_LevelPart):
     ok: int = Field(0, description="measured requests answered without error")
     offered_rate: float | None = Field(None, description="the open-loop rate asked for")
     sent_rate: float | None = None
-    achieved_rate: float | None = Field(None, description="successful responses per second")
+    achieved_rate: float | None = Field(
+        None, description="successful responses completed in the window, per second"
+    )
     audio_seconds_per_second: float | None = None
     in_flight_mean: float | None = Field(None, description="mean requests in flight")
+    window_s: float | None = Field(
+        None, description="the measured sending window the rates are over (n × mean gap)"
+    )
     error_rate: float | None = Field(None, description="failed / measured requests")
     errors: dict[str, int] = Field({}, description="error kind -> count")
     error_examples: dict[str, str] = Field({}, description="error kind -> first message")
-    latency_ms: Percentiles | None = None
-    ttfa_ms: Percentiles | None = None
-    ttfb_ms: Percentiles | None = None
+    latency_ms: Percentiles | None = Field(None, description="successful requests only")
+    ttfa_ms: Percentiles | None = Field(None, description="successful requests only")
+    ttfb_ms: Percentiles | None = Field(None, description="successful requests only")
+    latency_all_ms: Percentiles | None = Field(
+        None, description="every measured request; a failure counts at the time it took to fail"
+    )
+    ttfa_all_ms: Percentiles | None = Field(
+        None, description="every measured request; one without audio at the time it ended"
+    )
+    ttfb_all_ms: Percentiles | None = Field(
+        None, description="every measured request; one without a byte at the time it ended"
+    )
     lag_ms: Percentiles | None = None
     rtf: Percentiles | None = None
+    pcm_sample_rate: int | None = Field(None, description="Hz raw PCM answers were read at")
+    pcm_sample_rate_source: Literal["header", "option", "default"] | None = Field(
+        None, description="X-Sample-Rate header, --pcm-sample-rate, or the 24 kHz default"
+    )
     saturated: bool = Field(False, description="the generator, not the server, set the pace")
     wall_s: float | None = None
     samples: LevelSamples = LevelSamples()
     stalls: Stalls | None = Field(None, description="streamed responses only")
-    slo: dict[str, bool] = Field({}, description="SLO clause -> held at this level")
-    meets_slo: bool | None = Field(None, description="every clause held, not saturated")
+    slo: dict[str, bool | None] = Field(
+        {}, description="SLO clause -> held at this level (null: not measured)"
+    )
+    slo_notes: dict[str, str] = Field(
+        {}, description="SLO clause -> why its figure is not measured or not supported"
+    )
+    meets_slo: bool | None = Field(None, description="every clause held, and the level is valid")
     validity: Validity | None = Field(
         None, description="valid, or not and why (docs/methodology.md, Validity)"
     )

@@ -4,8 +4,10 @@ Every executor satisfies :class:`Executor`, the one thing :mod:`voxbench.run.sce
 them; ``EXECUTORS`` maps a mode name to its class. Another placement (a Ray actor, a remote host)
 is one more class with the same five members and one more entry there.
 
-A worker is started with ``spawn`` (engines start native thread pools that must not be forked),
-builds the engine from its :class:`EngineSpec`, and times each call itself with
+A worker is a fresh interpreter running :mod:`voxbench.run.worker` alone (not a fork: engines
+start native thread pools that must not be forked; not ``multiprocessing``'s spawn, which re-runs
+the parent's main script, the ``voxbench`` launcher with its CLI, in every worker). It builds the
+engine from its :class:`EngineSpec` and times each call itself with
 :func:`voxbench.run.measure.measure_call`, so the pipe never enters a latency. A call that outlives its
 timeout kills the worker; a crash is reported with the worker's exit code and last log lines.
 """
@@ -13,11 +15,16 @@ timeout kills the worker; a crash is reported with the worker's exit code and la
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
+import resource
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -102,6 +109,8 @@ class InProcessExecutor:
         # timeout_s is accepted for a uniform constructor, and ignored: nothing can stop a call here.
         self.created_ns = time.perf_counter_ns()
         self._engine: Adapted | None = None
+        # This process's children's high-water mark so far (earlier cases, git at capture...).
+        self._children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
     def start(self, spec: EngineSpec) -> StartInfo:
         """Build and load the engine here."""
@@ -117,8 +126,16 @@ class InProcessExecutor:
         )
 
     def memory(self) -> MemoryUsage:
-        """This process's peak memory (voxbench's own included)."""
-        return memory_report()
+        """This process's peak memory (voxbench's own included).
+
+        The children's figure only when a child of this case raised this process's lifelong
+        children's high-water mark: otherwise it would be an earlier case's (or git's).
+        """
+        usage = memory_report()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if after <= self._children_before:
+            usage = dataclasses.replace(usage, child_rss_mb=None)
+        return usage
 
     def close(self) -> None:
         """Close the engine (once)."""
@@ -131,7 +148,7 @@ Reply = TypeVar("Reply", Ready, Started, Result, MemoryReport)
 
 
 class WorkerExecutor:
-    """Runs the engine in a fresh ``spawn``-ed process: per-engine memory, crashes and hangs contained."""
+    """Runs the engine in a fresh worker process: per-engine memory, crashes and hangs contained."""
 
     mode = "worker"
     rss_scope: RssScope = "worker"
@@ -139,15 +156,24 @@ class WorkerExecutor:
     def __init__(self, timeout_s: float | None = 120.0, load_timeout_s: float = 600.0) -> None:
         self.timeout_s = timeout_s
         self.load_timeout_s = max(load_timeout_s, timeout_s or 0)
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
+        ours, theirs = socket.socketpair()
+        self._conn = Connection(ours.detach())
         fd, log = tempfile.mkstemp(prefix="voxbench-worker-", suffix=".log")
-        os.close(fd)
         self._log = Path(log)
         self.created_ns = time.perf_counter_ns()
-        self._proc = ctx.Process(target=worker.main, args=(child, str(self._log)), daemon=True)
-        self._proc.start()
-        child.close()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", worker.BOOTSTRAP, str(theirs.fileno()), *sys.path],
+                stdin=subprocess.DEVNULL,
+                stdout=fd,  # engines print: keep it off the terminal and the progress bar
+                stderr=fd,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+            os.close(fd)
+        # As multiprocessing's daemon processes: a worker this process forgot dies when it exits.
+        weakref.finalize(self, _kill, self._proc)
 
     def start(self, spec: EngineSpec) -> StartInfo:
         """Wait for the worker, then have it build and load the engine."""
@@ -172,10 +198,10 @@ class WorkerExecutor:
     def close(self) -> None:
         """Ask the worker to close its engine and exit; kill it if it does not."""
         try:
-            if self._proc.is_alive():
+            if self._proc.poll() is None:
                 self._conn.send(Close())
-                self._proc.join(10)
-        except (BrokenPipeError, ConnectionError, OSError):
+                self._proc.wait(10)
+        except (BrokenPipeError, ConnectionError, OSError, subprocess.TimeoutExpired):
             pass
         finally:
             self._kill()
@@ -196,8 +222,7 @@ class WorkerExecutor:
         try:
             reply: FromWorker = self._conn.recv()
         except (EOFError, ConnectionError):
-            self._proc.join(5)
-            code = self._proc.exitcode
+            code = _reap(self._proc, 5)
             raise EngineFailed(
                 f"worker died during {what} (exit code {code}){self._log_tail()}"
             ) from None
@@ -216,9 +241,22 @@ class WorkerExecutor:
         return f" (last log line: {lines[-1][:200]})" if lines else ""
 
     def _kill(self) -> None:
-        if self._proc.is_alive():
-            self._proc.kill()
-        self._proc.join(5)
+        _kill(self._proc)
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit status once the process has ended (negative: the signal), None if it still runs."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the worker if it still runs, and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+    _reap(proc, 5)
 
 
 EXECUTORS: dict[str, Callable[[float | None], Executor]] = {

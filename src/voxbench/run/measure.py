@@ -8,6 +8,7 @@ chunks as the consumer sees them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -61,6 +62,8 @@ class StartInfo:
     """How long it took to get an engine ready, and what it says about itself.
 
     ``process_ms`` is the worker's start-up (``None`` in-process), filled in by the executor.
+    ``warm_process`` is True when this process had started an engine before, or already held the
+    engine's module: then the start is not a cold one (docs/methodology.md, cold start).
     """
 
     process_ms: float | None
@@ -68,15 +71,27 @@ class StartInfo:
     load_ms: float
     streams: bool
     info: dict[str, Any] = field(default_factory=dict)
+    warm_process: bool = False
 
 
 @dataclass(frozen=True)
 class MemoryUsage:
-    """Peak resident memory and GPU memory of the process the engine ran in, and how GPU was read."""
+    """Memory of the process the engine ran in, read at the end of a case (MiB; None: not read).
+
+    - ``rss_mb``: this process's own peak resident memory (:func:`max_rss_mb`);
+    - ``child_rss_mb``: the largest peak of the child processes it waited for
+      (:func:`max_child_rss_mb`), None when it waited for none;
+    - ``gpu_allocated_mb``: torch's CUDA allocator peak (:func:`gpu_allocated_mb`);
+    - ``gpu_nvml_mb``: the GPU memory NVML sees this process hold (:func:`gpu_nvml_mb`).
+    """
 
     rss_mb: float
-    gpu_mb: float | None = None
-    gpu_scope: str | None = None
+    child_rss_mb: float | None = None
+    gpu_allocated_mb: float | None = None
+    gpu_nvml_mb: float | None = None
+
+
+_engines_started = 0  # engines this process has started: a second start is not a cold one
 
 
 def start_engine(spec: EngineSpec) -> tuple[Adapted, StartInfo]:
@@ -85,7 +100,11 @@ def start_engine(spec: EngineSpec) -> tuple[Adapted, StartInfo]:
     Raises only :class:`VoxbenchError`: anything else the engine raises becomes a one-line
     EngineFailed naming the engine.
     """
+    global _engines_started
     try:
+        module = spec.target.partition(":")[0]
+        warm = _engines_started > 0 or module in sys.modules
+        _engines_started += 1
         t0 = time.perf_counter_ns()
         spec.factory()
         t1 = time.perf_counter_ns()
@@ -106,6 +125,7 @@ def start_engine(spec: EngineSpec) -> tuple[Adapted, StartInfo]:
         load_ms=(t2 - t1) / 1e6,
         streams=can_stream(engine),
         info=info,
+        warm_process=warm,
     )
     return engine, start
 
@@ -233,40 +253,77 @@ def max_rss_mb() -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
 
 
-def gpu_memory_mb() -> tuple[float | None, str | None]:
-    """This process's GPU memory and how it was read, or (None, None) without a GPU.
+def max_child_rss_mb() -> float | None:
+    """The largest peak resident memory of a child process this one waited for, in MiB.
 
-    torch's allocator peak (``max_memory_allocated``) when the engine uses torch on CUDA; else the
-    memory NVML sees this process holding at the time of the call (NVML keeps no per-process peak).
+    ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the maximum over waited-for descendants, not a sum;
+    None when none was waited for. Linux charges a child with the memory it ran in before its
+    ``execve``, and Python's ``subprocess`` starts children with ``vfork``, in this process's
+    memory: each child's figure is at least this process's peak at the moment it was started. A
+    figure above :func:`max_rss_mb` is therefore a child's own peak; one at or below it says only
+    that no child used more.
     """
-    torch = sys.modules.get("torch")
-    try:
-        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-            peak = sum(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
-            return peak / 2**20, "torch max_memory_allocated"
-    except Exception:
-        pass
-    try:
-        import pynvml
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak <= 0:
+        return None
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
 
-        pynvml.nvmlInit()
-    except Exception:
-        return None, None
+
+def gpu_allocated_mb(torch: Any) -> float | None:
+    """torch's CUDA allocator peak, summed over devices (``torch.cuda.max_memory_allocated``).
+
+    The tensors the engine allocated at their peak, without the allocator's cache and the CUDA
+    context; None when ``torch`` is None or has not initialised CUDA in this process.
+    """
     try:
-        pid, used = os.getpid(), 0
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+        if torch is None or not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+            return None
+        peak = sum(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
+    except Exception:
+        return None
+    return peak / 2**20
+
+
+def gpu_nvml_mb(nvml: Any, pid: int) -> float | None:
+    """The GPU memory NVML sees process ``pid`` hold now, summed over devices; None without it.
+
+    ``nvmlDeviceGetComputeRunningProcesses(...).usedGpuMemory``: everything the driver gives the
+    process (CUDA context, allocator cache, other libraries' memory), read once at the end of a
+    case; NVML keeps no per-process peak, so this is not one. ``nvml`` is the ``pynvml`` module.
+    """
+    try:
+        nvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        used = 0
+        for i in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
                 if proc.pid == pid and proc.usedGpuMemory:
                     used += proc.usedGpuMemory
-        return (used / 2**20, "nvml process memory at end of case") if used else (None, None)
+        return used / 2**20 if used else None
     except Exception:
-        return None, None
+        return None
     finally:
-        pynvml.nvmlShutdown()
+        with contextlib.suppress(Exception):
+            nvml.nvmlShutdown()
+
+
+def _pynvml() -> Any:
+    try:
+        import pynvml
+    except Exception:
+        return None
+    return pynvml
 
 
 def memory_report() -> MemoryUsage:
-    """Peak RSS and GPU memory of this process, read at the end of a case."""
-    gpu, scope = gpu_memory_mb()
-    return MemoryUsage(rss_mb=max_rss_mb(), gpu_mb=gpu, gpu_scope=scope)
+    """This process's memory figures, read at the end of a case (torch only if already loaded)."""
+    nvml = _pynvml()
+    return MemoryUsage(
+        rss_mb=max_rss_mb(),
+        child_rss_mb=max_child_rss_mb(),
+        gpu_allocated_mb=gpu_allocated_mb(sys.modules.get("torch")),
+        gpu_nvml_mb=None if nvml is None else gpu_nvml_mb(nvml, os.getpid()),
+    )

@@ -2,8 +2,9 @@
 
 :func:`start_run` captures the machine and opens the run folder with an empty document;
 :func:`measure_run` runs every case through :func:`voxbench.run.scenario.run_case`, saving
-``results.json`` after each, and closes the folder (as interrupted on Ctrl-C). :func:`execute`
-does both. The report is not written here: :func:`voxbench.api.benchmark` renders it, so
+``results.json`` after each (each case with its validity verdict,
+:func:`voxbench.results.validity.case_validity`), and closes the folder (as interrupted on
+Ctrl-C). :func:`execute` does both. The report is not written here: :func:`voxbench.api.benchmark` renders it, so
 measuring never depends on presentation.
 """
 
@@ -16,6 +17,7 @@ from voxbench import __version__
 from voxbench.engines.registry import redact
 from voxbench.results.document import EngineRef, ResultDocument, RunConfig
 from voxbench.results.folder import RunFolder, new_run_id, now_iso
+from voxbench.results.validity import case_validity
 from voxbench.run import environment
 from voxbench.run.planner import Plan, PlannedCase
 from voxbench.run.request import RunRequest
@@ -93,6 +95,7 @@ def measure_run(
             )
             if s.save_audio:
                 outcome.case.audio_file = write_audio(outcome, folder.audio_dir)
+            outcome.case.validity = case_validity(outcome.case)
             doc.cases.append(outcome.case)
             folder.save()  # after every case: an interrupted or killed run keeps its cases
             on_case(outcome)

@@ -3,11 +3,15 @@
 The conversation is typed (:mod:`voxbench.run.messages`). Kept free of heavy imports so that
 start-up time is the engine's own, not voxbench's: the registry, and the engine, load when the
 first :class:`~voxbench.run.messages.Start` arrives.
+
+:class:`~voxbench.run.executors.WorkerExecutor` starts it as ``python -c BOOTSTRAP FD PATH...``
+(:data:`BOOTSTRAP`): the interpreter, this module and nothing else. Not ``multiprocessing``'s
+spawn, which re-runs the parent's main script in the child: from the ``voxbench`` console script
+that is the CLI with typer, ~70 ms of every worker's start and memory that is not the engine's.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from multiprocessing.connection import Connection
@@ -28,16 +32,6 @@ from voxbench.run.messages import (
 )
 
 
-def _redirect_output(log_path: str) -> None:
-    # Engines print (warnings, progress); keep that out of the parent's terminal and progress bar.
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def _start(message: Start) -> tuple[Adapted | None, Started | Failed]:
     try:
         engine, start = start_engine(message.spec)
@@ -46,11 +40,24 @@ def _start(message: Start) -> tuple[Adapted | None, Started | Failed]:
     return engine, Started(start)
 
 
-def main(conn: Connection, log_path: str) -> None:
-    """The worker's life: answer messages until Close (or the parent's end of the pipe closes)."""
+BOOTSTRAP = "import sys; sys.path[:] = sys.argv[2:]; from voxbench.run.worker import serve; serve()"
+"""The worker's ``python -c`` program. Its arguments: the pipe's file descriptor, then the parent's
+``sys.path``, one entry per argument, taken first: voxbench, and an engine importable in the parent
+(a test's module, a script's folder), must be importable here too."""
+
+
+def serve() -> None:
+    """The worker's entry point (see :data:`BOOTSTRAP`): serve the pipe ``sys.argv[1]``."""
+    main(Connection(int(sys.argv[1])))
+
+
+def main(conn: Connection) -> None:
+    """The worker's life: answer messages until Close (or the parent's end of the pipe closes).
+
+    Its stdout and stderr are the log the executor gave it: engines print.
+    """
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _redirect_output(log_path)
     engine: Adapted | None = None
     conn.send(Ready())
     try:

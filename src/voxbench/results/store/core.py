@@ -88,6 +88,7 @@ class SeriesPoint:
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
+    mode: str | None = None  # the case's executor mode: worker or in-process
 
 
 def parse_when(text: str) -> str:
@@ -427,7 +428,7 @@ class Store:
             "SELECT r.run_id, r.created_at, r.git_commit, r.machine_id, c.case_id, c.engine, "
             f"c.workload, c.{column}, "
             + (f"c.{ci[0]}, c.{ci[1]}" if ci else "NULL, NULL")
-            + ", c.n FROM cases c JOIN runs r ON r.run_id = c.run_id "
+            + ", c.n, c.mode FROM cases c JOIN runs r ON r.run_id = c.run_id "
             f"WHERE c.engine = ? AND c.{column} IS NOT NULL"
         )
         params: list[Any] = [engine]
@@ -455,6 +456,7 @@ class Store:
                 ci_low=r[8],
                 ci_high=r[9],
                 n=r[10],
+                mode=r[11],
             )
             for r in self.db.query(sql, params)
         ]

@@ -41,6 +41,10 @@ METRIC_COLUMNS = tuple(
     col for m in METRICS.values() for col in (m.column, *(m.ci_columns or ())) if col is not None
 )
 CASE_COLUMNS = KEY_COLUMNS + METRIC_COLUMNS
+LEGACY_COLUMNS = ("peak_gpu_mb",)
+"""Columns of the ``cases`` table that no metric writes any more, kept for the rows recorded
+before: ``peak_gpu_mb`` held torch's allocator peak or NVML's figure, which one the run's document
+says (``peak_gpu_scope``); those are now ``peak_gpu_allocated_mb`` and ``gpu_nvml_mb``."""
 
 # (version, statements). Types in braces are filled in by the dialect. ``runs.seq`` orders runs
 # added within the same second (``created_at`` has one-second resolution).
@@ -97,6 +101,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 PRIMARY KEY (run_id, case_id)
             )""",
             "CREATE INDEX cases_engine ON cases (engine, workload)",
+        ],
+    ),
+    # GPU memory under two names (torch's allocator, NVML), and the children's peak RSS. The
+    # column peak_gpu_mb stays, for runs recorded before: it held either figure.
+    (
+        2,
+        [
+            "ALTER TABLE cases ADD COLUMN peak_child_rss_mb {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN peak_gpu_allocated_mb {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN gpu_nvml_mb {FLOAT}",
         ],
     ),
 ]
