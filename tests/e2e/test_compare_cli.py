@@ -104,7 +104,7 @@ def test_an_invalid_run_is_not_gated_and_exits_3(runs, tmp_path):
     decide (exit 0 would pass it, exit 1 would call it a regression)."""
     from support.store_fixtures import one_item_workload, sleep_run
 
-    doc, folder = sleep_run(tmp_path / "results", one_item_workload(tmp_path), 20.0, 5)
+    _doc, folder = sleep_run(tmp_path / "results", one_item_workload(tmp_path), 20.0, 5)
     stored = json.loads((folder / "results.json").read_text())["cases"][0]["validity"]
     assert stored == {"valid": False, "reasons": ["5 measured samples, fewer than 10"]}
     proc = voxbench("compare", str(runs.base), str(folder), env=runs.env)
