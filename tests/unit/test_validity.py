@@ -108,3 +108,44 @@ def test_an_invalid_case_is_shown_as_such_everywhere():
     data = doc.model_dump(mode="json")
     assert data["cases"][0]["validity"]["valid"] is False
     assert "5 measured" in data["cases"][0]["validity"]["reasons"][0]
+
+
+def test_streaming_ttfa_p95_is_marked_below_100_samples():
+    """The Streaming view's ttfa p95 from 30 streamed calls is one of the two largest samples:
+    marked, with the footnote; from 100 calls it is a p95, unmarked."""
+    from voxbench.report.views import streaming
+    from voxbench.results import Summary
+    from voxbench.results.stats import summarize
+
+    for n, marked in ((30, True), (100, False)):
+        doc = _doc(n)
+        ttfa = noise(5.0, n=n)
+        doc.cases[0].ttfa_ms = Summary(**summarize(ttfa))  # type: ignore[arg-type]
+        section = streaming(doc)
+        assert section is not None
+        p95 = f"{doc.cases[0].ttfa_ms.p95:.2f}"
+        assert section.rows[0][3] == p95 + ("*" if marked else "")
+        assert ("fewer than 100 samples" in section.note) is marked
+
+
+def test_micro_report_marks_p95_and_invalid_cases():
+    """The micro table: a 30-sample p95 is marked with the footnote, and an invalid case (5
+    samples) is named with its reason in report.md and in the terminal table."""
+    from rich.console import Console
+
+    from voxbench.report.micro import micro_rich_table, render_micro_markdown
+
+    doc = _doc(30)
+    doc.scenario = "micro"
+    few = make_case(noise(1.0, n=5), input_id="few")
+    few.validity = case_validity(few)
+    doc.cases.append(few)
+    md = render_micro_markdown(doc)
+    console = Console(width=220, record=True, color_system=None)
+    console.print(micro_rich_table(doc, width=220))
+    term = console.export_text()
+    p95 = doc.cases[0].latency_ms.p95 if doc.cases[0].latency_ms else None
+    assert f"{p95:.2f}*" in md and "- \\* fewer than 100 samples: not a true p95" in md
+    for text in (md, term):
+        assert f"INVALID {few.id}: 5 measured samples, fewer than 10." in text
+        assert "fewer than 100 samples" in text

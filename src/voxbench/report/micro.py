@@ -11,6 +11,7 @@ from typing import Any
 from voxbench.report.format import environment_lines, fmt, markdown_table
 from voxbench.results.document import Case, ResultDocument
 from voxbench.results.skips import skip_text
+from voxbench.results.validity import min_samples, supported
 
 MICRO_NOTE = (
     "Per-call latency of in-process kernels (each sample times a loop of calls). "
@@ -62,6 +63,28 @@ def _error(case: Case) -> str:
     return text + (f", {mismatched} differ" if mismatched else "")
 
 
+def _unsupported(case: Case) -> bool:
+    return case.latency_ms is not None and not supported(95, case.latency_ms.n)
+
+
+def _invalid(case: Case) -> bool:
+    return case.validity is not None and not case.validity.valid
+
+
+def micro_notes(doc: ResultDocument) -> list[str]:
+    """Lines under the kernel table: what ``*`` means, and each invalid case with its reasons."""
+    notes = []
+    if any(_unsupported(c) for c in doc.cases):
+        notes.append(
+            f"* fewer than {min_samples(95)} samples: not a true p95 (one of the few largest "
+            "samples)."
+        )
+    for c in doc.cases:
+        if _invalid(c) and c.validity is not None:
+            notes.append(f"INVALID {c.id}: {'; '.join(c.validity.reasons)}.")
+    return notes
+
+
 def micro_row(case: Case) -> dict[str, str]:
     """One case as display strings (shared by Markdown and the terminal)."""
     lat = case.latency_ms
@@ -74,7 +97,7 @@ def micro_row(case: Case) -> dict[str, str]:
         "backend": backend,
         "device": case.device,
         "median ms": _ms(lat.median if lat else None),
-        "p95 ms": _ms(lat.p95 if lat else None),
+        "p95 ms": _ms(lat.p95 if lat else None) + ("*" if _unsupported(case) else ""),
         "CI95 median": ci,
         "× real time": fmt(case.rtfx, 1) if case.rtfx is not None else "–",
         "speedup vs ref": _speedup(case),
@@ -104,6 +127,9 @@ def render_micro_markdown(doc: ResultDocument) -> str:
     rows = [micro_row(c) for c in doc.cases]
     if rows:
         lines += markdown_table(HEADERS, [[r[h] for h in HEADERS] for r in rows])
+        notes = micro_notes(doc)
+        if notes:
+            lines += ["", *(f"- {n}".replace("- *", "- \\*", 1) for n in notes)]
     else:
         lines.append("No cases were measured.")
     described = {c.engine: c.meta.get("summary") for c in doc.cases if c.meta.get("summary")}
@@ -128,11 +154,12 @@ def write_micro_report(doc: ResultDocument, path: Path) -> Path:
 def micro_rich_table(doc: ResultDocument, width: int = 200) -> Any:
     """The micro table for the terminal; under 120 columns the CI and p95 columns go."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(
         title=f"voxbench micro {doc.run_id}",
-        caption=MICRO_NOTE.replace("`", ""),
+        caption=escape(" ".join([MICRO_NOTE, *micro_notes(doc)]).replace("`", "")),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -145,6 +172,6 @@ def micro_rich_table(doc: ResultDocument, width: int = 200) -> Any:
         table.add_column(h, justify="right" if h in NUMERIC else "left", no_wrap=True)
     for case in doc.cases:
         row = micro_row(case)
-        style = "red" if case.error_count else None
+        style = "red" if case.error_count or _invalid(case) else None
         table.add_row(*(row[h] for h in headers), style=style)
     return table

@@ -16,6 +16,7 @@ from voxbench.report.format import fmt as fmt
 from voxbench.report.format import fmt_rtf as fmt_rtf
 from voxbench.report.format import swept_keys as swept_keys
 from voxbench.results.document import Case, ResultDocument
+from voxbench.results.validity import min_samples, supported
 
 
 def _params_label(params: dict[str, object], keys: Iterable[str]) -> str:
@@ -62,14 +63,18 @@ def streaming(doc: ResultDocument) -> Section | None:
     if not streamed:
         return None
     rows = []
+    marked = False
     for c in streamed:
         gaps = c.chunk_gap_ms
+        p95 = fmt(c.ttfa_ms.p95 if c.ttfa_ms else None, 2)
+        if c.ttfa_ms and not supported(95, c.ttfa_ms.n):
+            p95, marked = p95 + "*", True
         rows.append(
             [
                 c.id,
                 str(c.chunks or "–"),
                 fmt(c.ttfa_ms.median if c.ttfa_ms else None, 2),
-                fmt(c.ttfa_ms.p95 if c.ttfa_ms else None, 2),
+                p95,
                 fmt(gaps.median if gaps else None, 2),
                 fmt(gaps.max if gaps else None, 2),
             ]
@@ -85,6 +90,10 @@ def streaming(doc: ResultDocument) -> Section | None:
             "chunk gap max ms",
         ],
         rows,
+        note=f"\\* fewer than {min_samples(95)} samples: not a true p95 (one of the few largest "
+        "samples)."
+        if marked
+        else "",
     )
 
 
