@@ -259,7 +259,6 @@ def summarize_level(
     ok = [r for r in measured if r.error is None and r.done >= 0]
     errors = Counter(r.error for r in measured if r.error)
     sent = [r.sent for r in measured if r.sent >= 0]
-    sent_span = max(sent) - min(sent) if len(sent) > 1 else 0.0
     window = sending_window(measured)
     if window is None and measured:  # one request: from its due time to its end
         first = min(r.due for r in measured)
@@ -291,7 +290,7 @@ def summarize_level(
         warmup_requests=len(records) - len(measured),
         ok=len(ok),
         offered_rate=level.value if level.kind == "rate" else None,
-        sent_rate=(len(sent) - 1) / sent_span if sent_span > 0 else None,
+        sent_rate=_rate(sent),
         achieved_rate=achieved,
         audio_seconds_per_second=audio_rate,
         in_flight_mean=in_flight,
@@ -328,39 +327,30 @@ def summarize_level(
         result.stalls = _stalls(
             streamed, warm, buffer_ms, stall_threshold_ms, startup_bound_ms, window
         )
-    reasons = level_reasons(
-        result,
-        scheduled_rate=_scheduled_rate(measured),
-        max_lag_ms=max_lag_ms,
-        max_error_rate=max_error_rate,
-        min_duration_s=min_duration_s,
+    generator = generator_reasons(
+        result, scheduled_rate=_rate([r.due for r in measured]), max_lag_ms=max_lag_ms
     )
-    result.saturated = any(r.startswith(("schedule lag", "load generator")) for r in reasons)
-    result.validity = verdict(reasons)
+    result.saturated = bool(generator)
+    result.validity = verdict(
+        level_reasons(
+            result, generator, max_error_rate=max_error_rate, min_duration_s=min_duration_s
+        )
+    )
     return result
 
 
-def _scheduled_rate(measured: list[RequestRecord]) -> float | None:
-    dues = [r.due for r in measured]
-    spread = max(dues) - min(dues) if len(dues) > 1 else 0.0
-    return (len(dues) - 1) / spread if spread > 0 else None
+def _rate(times: list[float]) -> float | None:
+    """Events per second between the first and the last of ``times``; None without a spread."""
+    spread = max(times) - min(times) if len(times) > 1 else 0.0
+    return (len(times) - 1) / spread if spread > 0 else None
 
 
-def level_reasons(
-    level: LoadLevel,
-    *,
-    scheduled_rate: float | None,
-    max_lag_ms: float,
-    max_error_rate: float,
-    min_duration_s: float,
+def generator_reasons(
+    level: LoadLevel, *, scheduled_rate: float | None, max_lag_ms: float
 ) -> list[str]:
-    """Why a level's figures may not be quoted (none: valid), after MLPerf LoadGen's rules:
-    enough samples, a generator that kept its schedule, few errors, a long enough window."""
+    """Why the load generator, not the server, set the level's pace (none: it kept up): it sent
+    under :data:`SENT_FRACTION` of the scheduled rate, or its schedule lag p99 is over the limit."""
     reasons = []
-    if level.requests < MIN_SAMPLES:
-        reasons.append(
-            f"too few samples: {level.requests} measured requests (fewer than {MIN_SAMPLES})"
-        )
     if (
         level.kind == "rate"
         and scheduled_rate
@@ -374,6 +364,21 @@ def level_reasons(
     lag_p99 = level.lag_ms.p99 if level.lag_ms else None
     if lag_p99 is not None and lag_p99 > max_lag_ms:
         reasons.append(f"schedule lag p99 {lag_p99:.3g} ms over the {max_lag_ms:g} ms limit")
+    return reasons
+
+
+def level_reasons(
+    level: LoadLevel, generator: list[str], *, max_error_rate: float, min_duration_s: float
+) -> list[str]:
+    """Why a level's figures may not be quoted (none: valid), after MLPerf LoadGen's rules:
+    enough samples, a generator that kept its schedule (``generator``: its
+    :func:`generator_reasons`), few errors, a long enough window."""
+    reasons = []
+    if level.requests < MIN_SAMPLES:
+        reasons.append(
+            f"too few samples: {level.requests} measured requests (fewer than {MIN_SAMPLES})"
+        )
+    reasons += generator
     if level.error_rate is not None and level.error_rate > max_error_rate:
         reasons.append(f"error rate {level.error_rate:.2%} over the {max_error_rate:.2%} limit")
     if level.requests and (level.window_s or 0.0) < min_duration_s:

@@ -8,8 +8,15 @@ renderers import it, and it imports none of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from voxbench.results.document import Case, ResultDocument
+from voxbench.results.validity import Validity, min_samples, supported
+
+UNSUPPORTED = "*"
+"""Marks a percentile its sample count does not support (results.validity.supported)."""
+INVALID = "INVALID"
+"""Marks a case or load level judged invalid (results.validity)."""
 
 
 @dataclass
@@ -98,3 +105,27 @@ def section_markdown(section: Section) -> list[str]:
     if section.note:
         lines += [section.note, ""]
     return lines + (markdown_table(section.headers, section.rows) if section.headers else [])
+
+
+def mark(cell: str, pct: float | str, n: int | None) -> str:
+    """``cell`` (a formatted percentile) with :data:`UNSUPPORTED` appended when ``n`` samples do
+    not support the ``pct`` percentile; a missing value ("–") is left as it is."""
+    return cell if cell == "–" or supported(pct, n) else cell + UNSUPPORTED
+
+
+def unsupported_note(pct: int) -> str:
+    """The footnote that says what a :data:`UNSUPPORTED` mark on a ``pct`` percentile means."""
+    return (
+        f"{UNSUPPORTED} fewer than {min_samples(pct)} samples: not a true p{pct} "
+        "(one of the few largest samples)."
+    )
+
+
+def is_invalid(validity: Validity | None) -> TypeGuard[Validity]:
+    """Whether a verdict says invalid (results from before validity have none: valid)."""
+    return validity is not None and not validity.valid
+
+
+def invalid_note(name: str, validity: Validity) -> str:
+    """One line naming an invalid case (or level) and its reasons."""
+    return f"{INVALID} {name}: {'; '.join(validity.reasons)}."

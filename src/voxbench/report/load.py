@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from voxbench.report.format import Section, fmt
+from voxbench.report.format import INVALID, UNSUPPORTED, Section, fmt, is_invalid, mark
 from voxbench.results.document import LoadLevel, LoadResult, Percentiles
-from voxbench.results.validity import min_samples, supported
+from voxbench.results.validity import min_samples
 
 CURVE_WIDTH = 40
-UNSUPPORTED = "*"
-"""Marks a percentile its sample count does not support (results.validity.supported)."""
 _NONE = Percentiles()  # a distribution the level does not have: every cell "–"
 
 
@@ -22,18 +20,14 @@ def _pct(value: float | None) -> str:
 
 def _q(d: Percentiles | None, pct: str, digits: int = 1) -> str:
     """The ``pct`` percentile of ``d``, marked when its sample count does not support it."""
-    value = (d or _NONE).percentile(pct)
-    cell = fmt(value, digits)
-    if value is not None and d is not None and not supported(pct, d.n):
-        cell += UNSUPPORTED
-    return cell
+    return mark(fmt((d or _NONE).percentile(pct), digits), pct, d.n if d else None)
 
 
 def _verdict(lv: LoadLevel) -> str:
-    if lv.validity is not None and not lv.validity.valid:
-        return "INVALID"
+    if is_invalid(lv.validity):
+        return INVALID
     if lv.saturated:
-        return "INVALID: generator saturated"
+        return f"{INVALID}: generator saturated"
     if not lv.slo:
         return "–"
     return "met" if lv.meets_slo else "missed"
@@ -112,7 +106,7 @@ def validity_section(load: LoadResult) -> Section | None:
     rows = [
         [lv.label, reason]
         for lv in load.levels
-        if lv.validity is not None and not lv.validity.valid
+        if is_invalid(lv.validity)
         for reason in lv.validity.reasons
     ]
     if not rows:

@@ -9,25 +9,26 @@ from pathlib import Path
 
 from voxbench.report import views
 from voxbench.report.format import (
+    INVALID,
+    UNSUPPORTED,
     Section,
     device_label,
     environment_lines,
     fmt,
     fmt_rtf,
+    invalid_note,
+    is_invalid,
+    mark,
     markdown_table,
     section_markdown,
+    unsupported_note,
 )
 from voxbench.report.load import load_sections
 from voxbench.report.micro import render_micro_markdown
 from voxbench.report.quality import quality_sections
 from voxbench.results.document import Case, ResultDocument
 from voxbench.results.skips import skip_text
-from voxbench.results.validity import min_samples, supported
-
-UNSUPPORTED = "*"
-"""Marks a percentile the case's sample count does not support (results.validity.supported)."""
-INVALID = "INVALID"
-"""The validity cell of an invalid case (its reasons are listed under the table)."""
+from voxbench.results.validity import supported
 
 RTF_NOTE = (
     "`rtf` = wall time / audio time (lower is better); `rtfx` = audio time / wall time "
@@ -49,13 +50,7 @@ def _tail(case: Case, pct: int) -> str:
     lat = case.latency_ms
     if lat is None:
         return "–"
-    cell = fmt(getattr(lat, f"p{pct}"), 2)
-    return cell if supported(pct, lat.n) else cell + UNSUPPORTED
-
-
-def invalid(case: Case) -> bool:
-    """Whether the case was judged invalid (cases from before validity count as valid)."""
-    return case.validity is not None and not case.validity.valid
+    return mark(fmt(getattr(lat, f"p{pct}"), 2), pct, lat.n)
 
 
 def case_notes(doc: ResultDocument, headers: list[str]) -> list[str]:
@@ -66,13 +61,8 @@ def case_notes(doc: ResultDocument, headers: list[str]) -> list[str]:
         if f"p{pct} ms" not in headers:
             continue
         if any(c.latency_ms and not supported(pct, c.latency_ms.n) for c in doc.cases):
-            notes.append(
-                f"{UNSUPPORTED} fewer than {min_samples(pct)} samples: not a true p{pct} "
-                "(one of the few largest samples)."
-            )
-    for c in doc.cases:
-        if invalid(c) and c.validity is not None:
-            notes.append(f"{INVALID} {c.id}: {'; '.join(c.validity.reasons)}.")
+            notes.append(unsupported_note(pct))
+    notes += [invalid_note(c.id, c.validity) for c in doc.cases if is_invalid(c.validity)]
     return notes
 
 
@@ -98,7 +88,7 @@ def case_row(case: Case) -> dict[str, str]:
         "RSS MB": fmt(case.peak_rss_mb, 0),
         "CPU": fmt(case.cpu_utilization, 2),
         "errors": str(case.error_count) if case.error_count else "",
-        "validity": INVALID if invalid(case) else "",
+        "validity": INVALID if is_invalid(case.validity) else "",
     }
 
 
@@ -111,7 +101,7 @@ def main_headers(doc: ResultDocument, rows: list[dict[str, str]]) -> list[str]:
         headers.remove("device")
     if not any(c.error_count for c in doc.cases):
         headers.remove("errors")
-    if not any(invalid(c) for c in doc.cases):
+    if not any(is_invalid(c.validity) for c in doc.cases):
         headers.remove("validity")
     return headers
 

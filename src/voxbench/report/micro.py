@@ -8,10 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voxbench.report.format import environment_lines, fmt, markdown_table
+from voxbench.report.format import (
+    environment_lines,
+    fmt,
+    invalid_note,
+    is_invalid,
+    mark,
+    markdown_table,
+    unsupported_note,
+)
 from voxbench.results.document import Case, ResultDocument
 from voxbench.results.skips import skip_text
-from voxbench.results.validity import min_samples, supported
+from voxbench.results.validity import supported
 
 MICRO_NOTE = (
     "Per-call latency of in-process kernels (each sample times a loop of calls). "
@@ -63,26 +71,12 @@ def _error(case: Case) -> str:
     return text + (f", {mismatched} differ" if mismatched else "")
 
 
-def _unsupported(case: Case) -> bool:
-    return case.latency_ms is not None and not supported(95, case.latency_ms.n)
-
-
-def _invalid(case: Case) -> bool:
-    return case.validity is not None and not case.validity.valid
-
-
 def micro_notes(doc: ResultDocument) -> list[str]:
     """Lines under the kernel table: what ``*`` means, and each invalid case with its reasons."""
     notes = []
-    if any(_unsupported(c) for c in doc.cases):
-        notes.append(
-            f"* fewer than {min_samples(95)} samples: not a true p95 (one of the few largest "
-            "samples)."
-        )
-    for c in doc.cases:
-        if _invalid(c) and c.validity is not None:
-            notes.append(f"INVALID {c.id}: {'; '.join(c.validity.reasons)}.")
-    return notes
+    if any(c.latency_ms and not supported(95, c.latency_ms.n) for c in doc.cases):
+        notes.append(unsupported_note(95))
+    return notes + [invalid_note(c.id, c.validity) for c in doc.cases if is_invalid(c.validity)]
 
 
 def micro_row(case: Case) -> dict[str, str]:
@@ -97,7 +91,7 @@ def micro_row(case: Case) -> dict[str, str]:
         "backend": backend,
         "device": case.device,
         "median ms": _ms(lat.median if lat else None),
-        "p95 ms": _ms(lat.p95 if lat else None) + ("*" if _unsupported(case) else ""),
+        "p95 ms": mark(_ms(lat.p95 if lat else None), 95, lat.n if lat else None),
         "CI95 median": ci,
         "× real time": fmt(case.rtfx, 1) if case.rtfx is not None else "–",
         "speedup vs ref": _speedup(case),
@@ -172,6 +166,6 @@ def micro_rich_table(doc: ResultDocument, width: int = 200) -> Any:
         table.add_column(h, justify="right" if h in NUMERIC else "left", no_wrap=True)
     for case in doc.cases:
         row = micro_row(case)
-        style = "red" if case.error_count or _invalid(case) else None
+        style = "red" if case.error_count or is_invalid(case.validity) else None
         table.add_row(*(row[h] for h in headers), style=style)
     return table

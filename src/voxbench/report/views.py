@@ -10,13 +10,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from voxbench.report.format import UNSUPPORTED, mark, unsupported_note
 from voxbench.report.format import Section as Section
 from voxbench.report.format import device_label as device_label
 from voxbench.report.format import fmt as fmt
 from voxbench.report.format import fmt_rtf as fmt_rtf
 from voxbench.report.format import swept_keys as swept_keys
 from voxbench.results.document import Case, ResultDocument
-from voxbench.results.validity import min_samples, supported
 
 
 def _params_label(params: dict[str, object], keys: Iterable[str]) -> str:
@@ -63,12 +63,10 @@ def streaming(doc: ResultDocument) -> Section | None:
     if not streamed:
         return None
     rows = []
-    marked = False
     for c in streamed:
         gaps = c.chunk_gap_ms
-        p95 = fmt(c.ttfa_ms.p95 if c.ttfa_ms else None, 2)
-        if c.ttfa_ms and not supported(95, c.ttfa_ms.n):
-            p95, marked = p95 + "*", True
+        ttfa = c.ttfa_ms
+        p95 = mark(fmt(ttfa.p95 if ttfa else None, 2), 95, ttfa.n if ttfa else None)
         rows.append(
             [
                 c.id,
@@ -90,10 +88,7 @@ def streaming(doc: ResultDocument) -> Section | None:
             "chunk gap max ms",
         ],
         rows,
-        note=f"\\* fewer than {min_samples(95)} samples: not a true p95 (one of the few largest "
-        "samples)."
-        if marked
-        else "",
+        note="\\" + unsupported_note(95) if any(r[3].endswith(UNSUPPORTED) for r in rows) else "",
     )
 
 

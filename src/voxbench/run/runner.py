@@ -4,8 +4,8 @@
 :func:`measure_run` runs every case through :func:`voxbench.run.scenario.run_case`, saving
 ``results.json`` after each (each case with its validity verdict,
 :func:`voxbench.results.validity.case_validity`), and closes the folder (as interrupted on
-Ctrl-C). :func:`execute` does both. The report is not written here: :func:`voxbench.api.benchmark` renders it, so
-measuring never depends on presentation.
+Ctrl-C). :func:`execute` does both. The report is not written here:
+:func:`voxbench.api.benchmark` renders it, so measuring never depends on presentation.
 """
 
 from __future__ import annotations
