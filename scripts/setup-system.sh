@@ -10,6 +10,8 @@ packages=(espeak-ng fluidsynth fluid-soundfont-gm)
 if [ "$profile" = test ]; then
   # a command-engine test pipes espeak-ng through sox
   packages+=(sox)
+  # a built-in TTS engine (voices built in), and one of the spoken corpora
+  packages+=(flite)
   # the PostgreSQL store tests start their own server (initdb + pg_ctl) on a free loopback port
   packages+=(postgresql)
   # benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do

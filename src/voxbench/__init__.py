@@ -6,7 +6,7 @@ so ``import voxbench`` and ``voxbench --help`` stay fast.
 
 from __future__ import annotations
 
-from voxbench.engine import BaseEngine, Chunk, Engine, Output, stage
+from voxbench.engine import BaseEngine, Chunk, Engine, Output, TextChunk, stage
 from voxbench.errors import ConfigError, EngineFailed, EngineUnavailable, VoxbenchError
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __all__ = [
     "EngineFailed",
     "EngineUnavailable",
     "Output",
+    "TextChunk",
     "VoxbenchError",
     "__version__",
     "stage",

@@ -6,8 +6,9 @@ as the cold start), ``close()``, ``stream(input)`` (then time to first audio is 
 
 ``synthesize`` may return an :class:`Output`, an ``(audio, sample_rate)`` tuple, or a bare float
 array when the engine has an int ``sample_rate`` attribute; ``stream`` may yield :class:`Chunk`\\ s,
-such tuples or bare arrays. :func:`as_output` and :func:`as_chunk` are the one place these forms
-become ``Output`` and ``Chunk``: the timing code calls them once the clock is read, and
+such tuples or bare arrays; an engine that answers text (speech recognition, an LLM) streams
+:class:`TextChunk`\\ s or plain ``str`` pieces instead. :func:`as_output` and :func:`as_chunk`
+are the one place these forms become ``Output`` and ``Chunk``: the timing code calls them once the clock is read, and
 :class:`Adapted` (made by :func:`adapt`) puts any engine behind the full protocol with them, for
 the executors and ``voxbench serve``.
 
@@ -33,17 +34,26 @@ InputKind = Literal["text", "midi", "audio"]
 OutputKind = Literal["audio", "text"]
 
 
+TokensSource = Literal["usage", "counted"]
+
+
 @dataclass
 class Output:
     """What one engine call produced: float32 mono ``audio`` at ``sample_rate``, or ``text``.
 
     ``stages`` maps a stage name to milliseconds the engine measured itself (merged with :func:`stage`).
+    A text-generating engine (an LLM) says how many ``tokens`` it produced (and ``input_tokens``)
+    and where the count comes from: ``"usage"`` (the server's own count) or ``"counted"`` (the
+    pieces of its stream, when the server sends no usage).
     """
 
     audio: np.ndarray | None = None
     sample_rate: int | None = None
     text: str | None = None
     stages: dict[str, float] = field(default_factory=dict)
+    tokens: int | None = None
+    input_tokens: int | None = None
+    tokens_source: TokensSource | None = None
 
 
 @dataclass
@@ -54,10 +64,27 @@ class Chunk:
     sample_rate: int
 
 
+@dataclass
+class TextChunk:
+    """One piece of a streamed text answer: an LLM's delta or a recogniser's partial result.
+
+    ``tokens`` is how many tokens the piece holds when the engine knows (None: one piece, counted
+    as one token when no usage figure arrives). ``final`` marks a recogniser's final transcript;
+    ``usage_tokens`` carries a server's total output count, sent once, usually with the last piece.
+    ``partial`` is True for a recogniser's running hypothesis (which the next one replaces).
+    """
+
+    text: str
+    tokens: int | None = None
+    partial: bool = False
+    usage_tokens: int | None = None
+    input_tokens: int | None = None
+
+
 SynthesisResult: TypeAlias = "Output | tuple[np.ndarray, int] | np.ndarray"
 """What ``synthesize`` may return (a bare array needs the engine's ``sample_rate``)."""
 
-StreamItem: TypeAlias = "Chunk | tuple[np.ndarray, int] | np.ndarray"
+StreamItem: TypeAlias = "Chunk | TextChunk | str | tuple[np.ndarray, int] | np.ndarray"
 """What ``stream`` may yield (a bare array needs the engine's ``sample_rate``)."""
 
 
@@ -139,14 +166,17 @@ def as_output(result: object, engine: object, method: str = "synthesize") -> Out
     return Output(audio=audio, sample_rate=rate)
 
 
-def as_chunk(item: object, engine: object) -> Chunk:
-    """One item ``engine.stream()`` yielded as a :class:`Chunk`; one-line EngineFailed if wrong.
+def as_chunk(item: object, engine: object) -> Chunk | TextChunk:
+    """One item ``engine.stream()`` yielded as a :class:`Chunk` or :class:`TextChunk`.
 
-    Takes a ``Chunk`` as it is, an ``(audio, sample_rate)`` tuple, or a bare float array at the
-    engine's ``sample_rate``.
+    Takes a ``Chunk`` or ``TextChunk`` as it is, a ``str`` (a text piece), an ``(audio,
+    sample_rate)`` tuple, or a bare float array at the engine's ``sample_rate``; a one-line
+    EngineFailed if wrong.
     """
-    if isinstance(item, Chunk):
+    if isinstance(item, (Chunk, TextChunk)):
         return item
+    if isinstance(item, str):
+        return TextChunk(text=item)
     forms = _FORMS.replace("Output", "Chunk")
     audio, rate = _audio_and_rate(item, engine, "stream() yielded", forms)
     return Chunk(audio=audio, sample_rate=rate)
@@ -242,15 +272,16 @@ class Adapted:
         return [as_output(out, self.engine, "synthesize_batch") for out in outs]
 
     @property
-    def stream(self) -> Callable[[Any], Iterator[Chunk]] | None:
-        """``stream(input)`` yielding :class:`Chunk`\\ s, or ``None`` when the engine cannot stream."""
+    def stream(self) -> Callable[[Any], Iterator[Chunk | TextChunk]] | None:
+        """``stream(input)`` yielding :class:`Chunk`\\ s (or :class:`TextChunk`\\ s), or ``None``
+        when the engine cannot stream."""
         inner = getattr(self.engine, "stream", None)
         if not callable(inner):
             return None
         return lambda inp: _chunks(inner(inp), self.engine)
 
 
-def _chunks(items: Iterable[object], engine: object) -> Iterator[Chunk]:
+def _chunks(items: Iterable[object], engine: object) -> Iterator[Chunk | TextChunk]:
     try:
         for item in items:
             yield as_chunk(item, engine)

@@ -47,8 +47,10 @@ def workloads() -> None:
     """List built-in workloads."""
     from voxbench.workloads import builtin_workloads
 
-    for name, text in builtin_workloads().items():
-        typer.echo(f"{name:12} {text}")
+    found = builtin_workloads()
+    width = max(map(len, found), default=0)
+    for name, text in found.items():
+        typer.echo(f"{name:{width}}  {text}")
 
 
 def report(

@@ -52,9 +52,10 @@ def run(
         typer.Option(
             "--engine",
             "-e",
-            help="Engine: a name, package.module:Factory, 'cmd:PROGRAM ARGS' or "
-            "an http(s):// speech endpoint; repeat or comma-separate (not cmd:). "
-            "Default: every available built-in engine.",
+            help="Engine: a name, package.module:Factory, 'cmd:PROGRAM ARGS', an "
+            "OpenAI-compatible http(s):// endpoint (…/v1/audio/speech, …/v1/audio/transcriptions, "
+            "…/v1/chat/completions or llm:http://host:port/v1) or wyoming://host:port; repeat "
+            "or comma-separate (not cmd:). Default: every available built-in TTS and MIDI engine.",
         ),
     ] = None,
     workload: Annotated[

@@ -328,4 +328,11 @@ class EspeakEngine(BaseEngine):
             return result
         version, data_path = lib.info()
         result.update(library=lib.path, espeak_version=version, espeak_data=data_path)
+        from pathlib import Path
+
+        from voxbench.engines.footprint import footprint
+
+        # the voice data; the library itself only when it was found by path (not a soname)
+        files = [Path(p) for p in (lib.path, data_path) if p and os.path.isabs(p)]
+        result["footprint"] = footprint([], files)
         return result

@@ -278,6 +278,9 @@ class FluidSynthEngine(BaseEngine):
         }
         if self._library:
             result["fluidsynth_version"] = _library_version(self._library)
+        from voxbench.engines.footprint import footprint
+
+        result["footprint"] = footprint([], [Path(self.soundfont)])
         if self._synth is not None:
             for key in (
                 "synth.polyphony",

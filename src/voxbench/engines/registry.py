@@ -1,6 +1,7 @@
 """Find engines by reference: a built-in or entry-point name, ``module.path:Factory``,
-``cmd:TEMPLATE`` (a command line) or ``http(s)://host:port/v1/audio/speech`` (an OpenAI-compatible
-speech endpoint).
+``cmd:TEMPLATE`` (a command line), an OpenAI-compatible endpoint — ``http(s)://host:port/v1/audio/
+speech`` (speech), ``…/v1/audio/transcriptions`` (speech recognition), ``…/v1/chat/completions`` or
+``llm:http(s)://host:port/v1`` (a chat LLM) — or ``wyoming://host:port`` (a Wyoming server).
 
 Resolution imports only the engine's own module; the heavy libraries an engine needs are imported
 in its ``load()``, so listing engines stays fast.
@@ -22,10 +23,28 @@ BUILTIN_ENGINES: dict[str, str] = {
     "piper": "voxbench.engines.piper:PiperEngine",
     "fluidsynth": "voxbench.engines.fluidsynth:FluidSynthEngine",
     "worldvc": "voxbench.engines.worldvc:WorldVCEngine",
+    "flite": "voxbench.engines.flite:FliteEngine",
+    "kokoro": "voxbench.engines.kokoro:KokoroEngine",
+    "whisper": "voxbench.engines.whisper:WhisperEngine",
+    "pocketsphinx": "voxbench.engines.pocketsphinx:PocketSphinxEngine",
+    "smollm2": "voxbench.engines.smollm2:SmolLM2Engine",
 }
+# Engines the default ``voxbench run`` (no --engine) measures: the text-to-speech and MIDI ones;
+# the others answer other inputs (speech, prompts) and are asked for by name.
+DEFAULT_ENGINES = ("espeak", "piper", "fluidsynth", "worldvc")
 ENTRY_POINT_GROUP = "voxbench.engines"
 COMMAND_ENGINE = "voxbench.engines.command:CommandEngine"
 HTTP_ENGINE = "voxbench.engines.http:OpenAISpeechEngine"
+HTTP_STT_ENGINE = "voxbench.engines.http_stt:OpenAITranscriptionEngine"
+LLM_ENGINE = "voxbench.engines.llm:OpenAIChatEngine"
+WYOMING_ENGINE = "voxbench.engines.wyoming:WyomingEngine"
+_TARGETS = {
+    "command": COMMAND_ENGINE,
+    "http": HTTP_ENGINE,
+    "http-stt": HTTP_STT_ENGINE,
+    "llm": LLM_ENGINE,
+    "wyoming": WYOMING_ENGINE,
+}
 
 
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
@@ -39,7 +58,16 @@ def redact(text: str) -> str:
 def _ref_kind(ref: str) -> str:
     if ref.startswith("cmd:"):
         return "command"
+    if ref.startswith("llm:"):
+        return "llm"
+    if ref.startswith("wyoming://"):
+        return "wyoming"
     if ref.startswith(("http://", "https://")):
+        path = ref.split("?", 1)[0].rstrip("/")
+        if path.endswith("/audio/transcriptions"):
+            return "http-stt"
+        if path.endswith("/chat/completions"):
+            return "llm"
         return "http"
     return "python"
 
@@ -83,10 +111,8 @@ class EngineSpec:
     @property
     def target(self) -> str:
         kind = _ref_kind(self.ref)
-        if kind == "command":
-            return COMMAND_ENGINE
-        if kind == "http":
-            return HTTP_ENGINE
+        if kind in _TARGETS:
+            return _TARGETS[kind]
         engines = known_engines()
         if self.ref in engines:
             return engines[self.ref]
@@ -127,7 +153,9 @@ class EngineSpec:
         kind = _ref_kind(self.ref)
         if kind == "command":
             return {"template": self.ref[len("cmd:") :]}
-        if kind == "http":
+        if kind == "llm":
+            return {"url": self.ref[len("llm:") :] if self.ref.startswith("llm:") else self.ref}
+        if kind in ("http", "http-stt", "wyoming"):
             return {"url": self.ref}
         return {}
 
@@ -138,12 +166,14 @@ class EngineSpec:
         if kind == "command":
             words = self.ref[len("cmd:") :].split()
             return "cmd:" + (words[0].rsplit("/", 1)[-1] if words else "?")
-        if kind == "http":
+        if kind in ("http", "http-stt", "llm", "wyoming"):
             from urllib.parse import urlsplit
 
-            parts = urlsplit(self.ref)
+            url = self.implicit_args()["url"]
+            parts = urlsplit(url)
             host = parts.hostname or "?"
-            return f"http:{host}:{parts.port}" if parts.port else f"http:{host}"
+            prefix = {"http": "http", "http-stt": "stt", "llm": "llm", "wyoming": "wyoming"}[kind]
+            return f"{prefix}:{host}:{parts.port}" if parts.port else f"{prefix}:{host}"
         if self.ref in known_engines():
             return self.ref
         factory = self.factory()

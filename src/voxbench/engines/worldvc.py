@@ -242,4 +242,12 @@ class WorldVCEngine(BaseEngine):
             "fft_size": self.fft_size or self._last_fft_size or "auto",
             "threads": 1,
             "pyworld_version": _version(),
+            "footprint": _footprint(),
         }
+
+
+def _footprint() -> dict[str, Any]:
+    """No model files: the analysis and synthesis are pyworld's."""
+    from voxbench.engines.footprint import footprint
+
+    return footprint(["pyworld"], [])

@@ -42,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 from voxbench.engine import adapt, can_stream, collect_stages
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed
+from voxbench.load import serve_stt
 from voxbench.wav import to_pcm16, wav_header
 
 SPEECH_PATH = "/v1/audio/speech"
@@ -148,20 +149,22 @@ class Service:
         self.gate = Gate(concurrency, queue)
         self.engine: Any = None
         self.name = spec.ref
+        self.kinds = serve_stt.spec_kinds(spec)  # speech, or transcription (serve_stt)
         self._lock = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
 
     def start(self) -> None:
-        """Build and load the engine unless that is done; a text-to-audio engine only."""
+        """Build and load the engine unless that is done: text to audio, or audio to text."""
         with self._lock:
             if self.engine is not None:
                 return
             engine = adapt(self.spec.create())  # load, close, stream: the full protocol
             kinds = (getattr(engine, "input_kind", "text"), getattr(engine, "output_kind", "audio"))
-            if kinds != ("text", "audio"):
+            if kinds != self.kinds or kinds not in serve_stt.SERVED_KINDS:
                 raise ConfigError(
                     f"engine {self.spec.ref!r} takes {kinds[0]} and gives {kinds[1]}; "
-                    "a speech endpoint needs one that takes text and gives audio"
+                    "a speech endpoint needs one that takes text and gives audio "
+                    "(a transcription endpoint: audio to text)"
                 )
             engine.load()
             self.engine = engine
@@ -469,15 +472,18 @@ def build_app(
         finally:
             await anyio.to_thread.run_sync(service.stop)
 
+    speech = Route(SPEECH_PATH, handlers.speech, methods=["POST"])
+    served = speech if service.kinds != serve_stt.TRANSCRIPTION_KINDS else serve_stt.route(service)
     app = Starlette(
         routes=[
-            Route(SPEECH_PATH, handlers.speech, methods=["POST"]),
+            served,
             Route("/health", handlers.health, methods=["GET"]),
             Route("/v1/models", handlers.models, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.path = served.path
     return app
 
 
@@ -565,7 +571,7 @@ def serve(
     service = _service(app)
     try:
         service.start()
-        url = base_url(sock) + SPEECH_PATH
+        url = base_url(sock) + app.state.path
 
         def ready() -> None:
             print(
@@ -618,7 +624,7 @@ class ServerThread:
         try:
             self.service.start()
             self.base_url = base_url(self._sock)
-            self.url = self.base_url + SPEECH_PATH
+            self.url = self.base_url + self.app.state.path
             self._server = _Server(_config(self.app, self.log_level))
             self._thread = threading.Thread(
                 target=self._server.run,

@@ -170,19 +170,11 @@ def recognizer() -> Recognizer:
 
 
 def normalise(text: str) -> str:
-    """Lowercase, hyphens to spaces, no punctuation, single spaces, stripped."""
-    import jiwer
+    """Lowercase, hyphens to spaces, no punctuation, single spaces, stripped (the same
+    normalisation as speech recognition cases: :func:`voxbench.results.accuracy.normalise`)."""
+    from voxbench.results.accuracy import normalise as _normalise
 
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({r"[-\u2010-\u2015/]": " "}),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-        ]
-    )
-    return str(transform(text))
+    return _normalise(text)
 
 
 def error_rates(text: str, transcript: str) -> tuple[float, float]:

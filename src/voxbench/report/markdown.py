@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voxbench.report import views
+from voxbench.report import text_views, views
 from voxbench.report.format import (
     INVALID,
     UNSUPPORTED,
@@ -33,7 +33,8 @@ from voxbench.results.validity import supported
 RTF_NOTE = (
     "`rtf` = wall time / audio time (lower is better); `rtfx` = audio time / wall time "
     "(higher is better). Latencies are warm single requests; cold start (process start → engine "
-    "loaded → first output) is reported apart."
+    "loaded → first output) is reported apart. `disk MiB`: the engine's model files plus its "
+    "installed packages."
 )
 
 
@@ -66,6 +67,15 @@ def case_notes(doc: ResultDocument, headers: list[str]) -> list[str]:
     return notes
 
 
+def _disk(case: Case) -> str:
+    """The engine's footprint: model files + installed packages (``engine_info["footprint"]``)."""
+    foot = case.engine_info.get("footprint")
+    if not isinstance(foot, dict):
+        return "–"
+    total = float(foot.get("model_mib") or 0.0) + float(foot.get("packages_mib") or 0.0)
+    return fmt(total, 0) if total else "–"
+
+
 def case_row(case: Case) -> dict[str, str]:
     """The headline figures of one case as display strings (shared by Markdown and terminal)."""
     lat = case.latency_ms
@@ -84,8 +94,12 @@ def case_row(case: Case) -> dict[str, str]:
         "rtfx ↑": fmt(case.rtfx, 1),
         "chars/s": fmt(case.chars_per_second, 0),
         "ttfa ms": fmt(case.ttfa_ms.median if case.ttfa_ms else None, 2),
+        "WER": f"{case.accuracy.wer * 100:.1f}%" if case.accuracy else "–",
+        "ttft ms": fmt(case.ttft_ms.median if case.ttft_ms else None, 1),
+        "tok/s": fmt(case.tokens_per_second, 1),
         "cold ms": fmt(case.cold_start_ms, 0),
         "RSS MB": fmt(case.peak_rss_mb, 0),
+        "disk MiB": _disk(case),
         "CPU": fmt(case.cpu_utilization, 2),
         "errors": str(case.error_count) if case.error_count else "",
         "validity": INVALID if is_invalid(case.validity) else "",
@@ -103,6 +117,19 @@ def main_headers(doc: ResultDocument, rows: list[dict[str, str]]) -> list[str]:
         headers.remove("errors")
     if not any(is_invalid(c.validity) for c in doc.cases):
         headers.remove("validity")
+    for name, present in (
+        ("WER", any(c.accuracy for c in doc.cases)),
+        ("ttft ms", any(c.ttft_ms for c in doc.cases)),
+        ("tok/s", any(c.tokens_per_second is not None for c in doc.cases)),
+        ("ttfa ms", any(c.ttfa_ms for c in doc.cases)),
+        ("disk MiB", any("footprint" in c.engine_info for c in doc.cases)),
+        ("audio s", any(c.audio_seconds for c in doc.cases)),
+        ("rtf ↓", any(c.rtf is not None for c in doc.cases)),
+        ("rtfx ↑", any(c.rtfx is not None for c in doc.cases)),
+        ("chars/s", any(c.chars_per_second and c.output_kind != "text" for c in doc.cases)),
+    ):
+        if not present:
+            headers.remove(name)
     return headers
 
 
@@ -148,6 +175,8 @@ def write_report(doc: ResultDocument, path: Path) -> Path:
 def all_sections(doc: ResultDocument) -> list[Section]:
     """Every view that has data, in report order."""
     found = [
+        text_views.recognition(doc),
+        text_views.generation(doc),
         views.cold_start(doc),
         views.streaming(doc),
         views.stages(doc),

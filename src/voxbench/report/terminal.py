@@ -9,7 +9,12 @@ from voxbench.report.markdown import RTF_NOTE, all_sections, case_notes, case_ro
 from voxbench.results.document import ResultDocument
 
 NARROW_DROPS = ("workload", "CI95 median", "chars/s", "p95 ms", "p99 ms")  # under 150 columns
-TIGHT_DROPS = ("cold ms", "RSS MB", "CPU")  # under 100 columns; report.md keeps everything
+TIGHT_DROPS = (
+    "cold ms",
+    "RSS MB",
+    "disk MiB",
+    "CPU",
+)  # under 100 columns; report.md keeps everything
 
 
 def rich_table(doc: ResultDocument, width: int = 200) -> Any:
@@ -42,8 +47,12 @@ def rich_table(doc: ResultDocument, width: int = 200) -> Any:
         "rtfx ↑",
         "chars/s",
         "ttfa ms",
+        "WER",
+        "ttft ms",
+        "tok/s",
         "cold ms",
         "RSS MB",
+        "disk MiB",
         "CPU",
         "errors",
     }
@@ -60,6 +69,8 @@ def rich_table(doc: ResultDocument, width: int = 200) -> Any:
 
 
 TERMINAL_SECTIONS = (
+    "Speech recognition",
+    "Text generation",
     "Sweep",
     "CPU vs GPU",
     "Batch sizes",

@@ -22,7 +22,7 @@ from pydantic import (
 from voxbench.errors import ConfigError
 from voxbench.results.validity import Validity
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 
 class _Model(BaseModel):
@@ -83,6 +83,31 @@ class Samples(_Model):
     ttfa_ms: list[float] = []
     chunk_gap_ms: list[float] = []
     stages_ms: dict[str, list[float]] = {}
+    output_tokens: list[float] = Field([], description="tokens a text-generating call produced")
+    tokens_per_second: list[float] = Field(
+        [], description="per call: output tokens after the first / time after the first token"
+    )
+
+
+class Accuracy(_Model):
+    """What a speech recogniser heard against the reference transcript (normalised, jiwer).
+
+    Counts, so a corpus WER sums errors over reference words (docs/methodology.md, Speech
+    recognition); from the transcript of the last measured call.
+    """
+
+    wer: float
+    cer: float
+    exact: bool = Field(description="the normalised transcript equals the normalised reference")
+    reference_words: int
+    hits: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    reference_chars: int
+    char_errors: int
+    reference: str = Field(description="the reference, normalised")
+    hypothesis: str = Field(description="the transcript, normalised")
 
 
 class QualityScore(_Model):
@@ -138,6 +163,31 @@ class Case(_Model):
     ttfa_ms: Summary | None = None
     chunk_gap_ms: Summary | None = None
     chunks: int | None = None
+    output_kind: Literal["audio", "text"] | None = Field(
+        None, description="what the engine answered; text: a recogniser or an LLM"
+    )
+    input_audio_seconds: float | None = Field(
+        None, description="length of the input audio (speech recognition: rtf and rtfx use it)"
+    )
+    ttft_ms: Summary | None = Field(
+        None, description="time to the first text piece of a streamed text answer (LLM: token)"
+    )
+    itl_ms: Summary | None = Field(
+        None, description="inter-token latency: gaps between the streamed text pieces"
+    )
+    output_tokens: float | None = Field(None, description="median output tokens per call")
+    input_tokens: float | None = Field(None, description="median prompt tokens per call")
+    tokens_source: Literal["usage", "counted"] | None = Field(
+        None, description="usage: the server's own token count; counted: streamed pieces"
+    )
+    tokens_per_second: float | None = Field(
+        None,
+        description="median per call: streamed, tokens after the first / time after the first "
+        "token (decode rate); not streamed, tokens / wall time",
+    )
+    accuracy: Accuracy | None = Field(
+        None, description="speech recognition: transcript against the reference"
+    )
     cold_start_ms: float | None = None
     cold_start: ColdStart | None = None
     peak_rss_mb: float | None = None
@@ -330,6 +380,10 @@ class LevelSamples(_LevelPart):
     latency_all_ms: list[float] = Field(
         [], description="every measured request: a failure at the time it took to fail"
     )
+    ttft_ms: list[float] = Field([], description="chat requests: time to the first token")
+    tokens_per_second: list[float] = Field(
+        [], description="chat requests: tokens after the first / time after the first token"
+    )
 
 
 class LoadLevel(_LevelPart):
@@ -370,6 +424,17 @@ class LoadLevel(_LevelPart):
     )
     lag_ms: Percentiles | None = None
     rtf: Percentiles | None = None
+    ttft_ms: Percentiles | None = Field(None, description="chat: time to first token, successes")
+    itl_ms: Percentiles | None = Field(None, description="chat: gaps between streamed tokens")
+    tokens_per_second: Percentiles | None = Field(
+        None, description="chat: per-request decode rate (tokens after the first / time after it)"
+    )
+    output_tokens_per_second: float | None = Field(
+        None, description="chat: output tokens of the successes completed in the window, per second"
+    )
+    tokens_source: Literal["usage", "counted"] | None = Field(
+        None, description="usage: the server's own token counts; counted: streamed pieces"
+    )
     pcm_sample_rate: int | None = Field(None, description="Hz raw PCM answers were read at")
     pcm_sample_rate_source: Literal["header", "option", "default"] | None = Field(
         None, description="X-Sample-Rate header, --pcm-sample-rate, or the 24 kHz default"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from voxbench.engine import (
     Adapted,
     Output,
+    TextChunk,
     adapt,
     as_chunk,
     as_output,
@@ -48,6 +49,9 @@ class CallRecord:
     stages: dict[str, float] = field(default_factory=dict)
     audio: Any = None
     error: dict[str, str] | None = None
+    tokens: int | None = None  # output tokens of a text-generating engine
+    input_tokens: int | None = None
+    tokens_source: str | None = None  # "usage" (the engine's count) or "counted" (stream pieces)
 
     @property
     def audio_seconds(self) -> float | None:
@@ -200,14 +204,29 @@ def measure_call(
 def _stream_into(
     rec: CallRecord, engine: Any, payload: Any, t0: int, kept: list[Any] | None
 ) -> None:
-    """Iterate one stream, noting time to first audio and the gaps between chunks."""
+    """Iterate one stream, noting time to first audio (or text) and the gaps between chunks."""
     stream = getattr(engine, "stream", None)
     if not callable(stream):
         raise EngineFailed("the engine has no stream() to call")
     last = t0
+    text = _TextStream()
     for item in stream(payload):
         now = time.perf_counter_ns()
         chunk = as_chunk(item, engine)
+        if isinstance(chunk, TextChunk):
+            if not chunk.text and chunk.usage_tokens is None:
+                if not chunk.partial:
+                    text.clear_partial()  # an empty final: the recogniser heard nothing
+                continue  # an empty piece (a role header, a keep-alive) is no output yet
+            if chunk.text:
+                if rec.chunks == 0:
+                    rec.ttfa_ns = now - t0
+                else:
+                    rec.chunk_gaps_ns.append(now - last)
+                last = now
+                rec.chunks += 1
+            text.add(chunk)
+            continue
         if rec.chunks == 0:
             rec.ttfa_ns = now - t0
         else:
@@ -218,6 +237,53 @@ def _stream_into(
         rec.sample_rate = chunk.sample_rate
         if kept is not None:
             kept.append(chunk.audio)
+    if text.seen:
+        rec.text = text.text()
+        rec.tokens, rec.tokens_source = text.tokens()
+        rec.input_tokens = text.input_tokens
+
+
+class _TextStream:
+    """The text of one streamed answer: deltas appended, a recogniser's partials replaced.
+
+    Output tokens: the engine's own total (``usage_tokens``) when it sends one, else the sum of the
+    pieces' ``tokens`` (one per piece that says nothing): "usage" or "counted".
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.parts: list[str] = []
+        self.partial = ""
+        self.counted = 0
+        self.usage: int | None = None
+        self.input_tokens: int | None = None
+
+    def add(self, chunk: TextChunk) -> None:
+        self.seen = True
+        if chunk.usage_tokens is not None:
+            self.usage = chunk.usage_tokens
+        if chunk.input_tokens is not None:
+            self.input_tokens = chunk.input_tokens
+        if not chunk.text:
+            return
+        if chunk.partial:
+            self.partial = chunk.text
+            return
+        self.partial = ""
+        self.parts.append(chunk.text)
+        self.counted += chunk.tokens if chunk.tokens is not None else 1
+
+    def clear_partial(self) -> None:
+        if self.partial:
+            self.seen, self.partial = True, ""
+
+    def text(self) -> str:
+        return "".join(self.parts) or self.partial
+
+    def tokens(self) -> tuple[int | None, str | None]:
+        if self.usage is not None:
+            return self.usage, "usage"
+        return (self.counted, "counted") if self.counted else (None, None)
 
 
 def _add_outputs(
@@ -231,6 +297,11 @@ def _add_outputs(
             if kept is not None:
                 kept.append(out.audio)
         rec.text = out.text
+        if out.tokens is not None:
+            rec.tokens = (rec.tokens or 0) + out.tokens
+            rec.tokens_source = out.tokens_source or "usage"
+        if out.input_tokens is not None:
+            rec.input_tokens = (rec.input_tokens or 0) + out.input_tokens
         for k, v in out.stages.items():
             stages[k] = stages.get(k, 0.0) + v
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxbench.engines import devices
-from voxbench.engines.registry import BUILTIN_ENGINES, EngineSpec
+from voxbench.engines.registry import DEFAULT_ENGINES, EngineSpec
 from voxbench.errors import ConfigError, EngineUnavailable
 from voxbench.results.skips import skip_text
 from voxbench.run import environment
@@ -36,23 +36,39 @@ class Plan:
     engines: list[EngineChoice]
 
 
-KIND_DEFAULT_WORKLOADS = {"text": ("short", "medium", "long"), "midi": ("piano",), "audio": ()}
+KIND_DEFAULT_WORKLOADS = {
+    ("text", "audio"): ("short", "medium", "long"),
+    ("text", "text"): ("prompts",),
+    ("midi", "audio"): ("piano",),
+    ("audio", "text"): ("spoken-short",),
+}
 
 
 def _engine_kind(spec: EngineSpec) -> tuple[str, tuple[str, ...]]:
-    """What input an engine takes and its default workloads; an ``input_kind`` argument (the
-    command-line engine has one) overrides the class's."""
+    """What input an engine takes and its default workloads.
+
+    An ``input_kind`` argument (the command-line engine has one) overrides the class's; an engine
+    whose kinds depend on what it connects to (a Wyoming server) answers ``kinds_for(url=...)``
+    with ``(input_kind, output_kind)``.
+    """
     factory = spec.factory()
-    kind = str(spec.params.get("input_kind") or getattr(factory, "input_kind", "text"))
+    kinds_for = getattr(factory, "kinds_for", None)
+    if callable(kinds_for):
+        kind, output = kinds_for(**spec.implicit_args())
+    else:
+        kind = str(getattr(factory, "input_kind", "text"))
+        output = str(getattr(factory, "output_kind", "audio"))
+    if "input_kind" in spec.params:
+        kind = str(spec.params["input_kind"])
     defaults = tuple(getattr(factory, "default_workloads", ()))
-    if "input_kind" in spec.params or not defaults:
-        defaults = KIND_DEFAULT_WORKLOADS.get(kind, ())
+    if "input_kind" in spec.params or callable(kinds_for) or not defaults:
+        defaults = KIND_DEFAULT_WORKLOADS.get((kind, output), ())
     return kind, defaults
 
 
 def _usable_engines(request: RunRequest, skipped: list[dict[str, str]]) -> list[EngineChoice]:
     explicit = request.engines is not None
-    choices = request.engines if explicit else [EngineChoice(name) for name in BUILTIN_ENGINES]
+    choices = request.engines if explicit else [EngineChoice(name) for name in DEFAULT_ENGINES]
     assert choices is not None
     unique = {(c.ref, repr(sorted(c.args.items())), repr(c.sweep)): c for c in choices}
     usable = []

@@ -16,7 +16,15 @@ from typing import Any
 
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import VoxbenchError
-from voxbench.results.document import Case, ColdStart, ErrorRecord, Samples, StageSummary, Summary
+from voxbench.results.document import (
+    Accuracy,
+    Case,
+    ColdStart,
+    ErrorRecord,
+    Samples,
+    StageSummary,
+    Summary,
+)
 from voxbench.results.keys import case_id
 from voxbench.results.stats import summarize
 from voxbench.run.executors import Executor, make_executor
@@ -52,6 +60,72 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
 
+def _tokens_per_second(r: CallRecord) -> float | None:
+    """Decode rate of one call: tokens after the first over the time after the first (streamed),
+    else tokens over the wall time; None without a token count."""
+    if not r.tokens:
+        return None
+    if r.ttfa_ns is not None and r.tokens > 1 and r.wall_ns > r.ttfa_ns:
+        return (r.tokens - 1) / ((r.wall_ns - r.ttfa_ns) / 1e9)
+    return r.tokens / (r.wall_ns / 1e9) if r.wall_ns > 0 else None
+
+
+def input_audio_seconds(item: WorkloadItem) -> float | None:
+    """Length of an audio input (from the workload's ``duration_s``, else the file's header)."""
+    if item.kind != "audio":
+        return None
+    known = item.meta.get("duration_s")
+    if isinstance(known, (int, float)) and known > 0:
+        return float(known)
+    if item.path is None:
+        return None
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(item.path))
+    except Exception:
+        return None
+    return info.frames / info.samplerate if info.samplerate else None
+
+
+def _fill_text_metrics(case: Case, ok: list[CallRecord], item: WorkloadItem) -> None:
+    """A text answer's figures: tokens and their rate (LLM), the transcript against the reference
+    and rtf on the input audio (speech recognition)."""
+    s = case.samples
+    case.output_kind = "text"
+    if s.ttfa_ms:
+        case.ttft_ms = _summary(s.ttfa_ms)
+    # A recogniser's pieces are partial hypotheses, not tokens: no token rate or ITL for audio
+    # inputs (the gaps stay in the raw samples).
+    generates = item.kind != "audio"
+    if s.chunk_gap_ms and generates:
+        case.itl_ms = _summary(s.chunk_gap_ms, ci=False)
+    counted = [r for r in ok if r.tokens and generates]
+    if counted:
+        case.output_tokens = _median([float(r.tokens or 0) for r in counted])
+        s.output_tokens = [float(r.tokens or 0) for r in counted]
+        rates = [v for v in map(_tokens_per_second, counted) if v is not None]
+        s.tokens_per_second = rates
+        case.tokens_per_second = _median(rates)
+        sources = {r.tokens_source for r in counted}
+        case.tokens_source = "counted" if "counted" in sources else "usage"
+    prompts = [float(r.input_tokens) for r in ok if r.input_tokens is not None]
+    case.input_tokens = _median(prompts)
+    seconds = input_audio_seconds(item)
+    if seconds:
+        case.input_audio_seconds = seconds
+        walls = [r.wall_ns / 1e9 for r in ok]
+        case.rtf = _median([w / seconds for w in walls])
+        case.rtfx = _median([seconds / w for w in walls if w > 0])
+        case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
+    if item.kind == "audio" and item.text and ok:
+        from voxbench.results.accuracy import error_counts
+
+        counts = error_counts(item.text, ok[-1].text or "")
+        if counts is not None:
+            case.accuracy = Accuracy(**counts)
+
+
 def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> None:
     """Summaries from the raw records of the measured calls (errors are not samples)."""
     ok = [r for r in records if r.error is None]
@@ -77,12 +151,20 @@ def _fill_metrics(case: Case, records: list[CallRecord], item: WorkloadItem) -> 
         case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
     if lat and lat.median > 0:
         case.items_per_second = case.batch_size / (lat.median / 1000)
-        if item.chars:
+        if item.chars and item.kind == "text":
             case.chars_per_second = item.chars * case.batch_size / (lat.median / 1000)
-    if s.ttfa_ms:
+    text_answer = any(r.text is not None for r in ok) and not any(r.samples for r in ok)
+    if text_answer:
+        _fill_text_metrics(case, ok, item)
+        if s.ttfa_ms:
+            case.chunks = int(_median([r.chunks for r in ok]) or 0)
+    elif s.ttfa_ms:
+        case.output_kind = "audio"
         case.ttfa_ms = _summary(s.ttfa_ms)
         case.chunks = int(_median([r.chunks for r in ok]) or 0)
-    if s.chunk_gap_ms:
+    else:
+        case.output_kind = "audio" if with_audio else None
+    if s.chunk_gap_ms and not text_answer:
         case.chunk_gap_ms = _summary(s.chunk_gap_ms, ci=False)
     case.cpu_utilization = _median([r.cpu_s / w for r, w in zip(ok, walls, strict=True) if w > 0])
     texts = [r.text for r in ok if r.text]

@@ -14,9 +14,17 @@ __all__ = ["Workload", "WorkloadItem", "builtin_workloads", "resolve_workload"]
 def builtin_workloads() -> dict[str, str]:
     """Name → description of every built-in workload."""
     from voxbench.workloads.midi import BUILTIN_MIDI_DESCRIPTIONS
+    from voxbench.workloads.prompts import PROMPT_DESCRIPTIONS
     from voxbench.workloads.singing import BUILTIN_SINGING_DESCRIPTIONS
+    from voxbench.workloads.spoken import SPOKEN_DESCRIPTIONS
 
-    return {**DESCRIPTIONS, **BUILTIN_MIDI_DESCRIPTIONS, **BUILTIN_SINGING_DESCRIPTIONS}
+    return {
+        **DESCRIPTIONS,
+        **BUILTIN_MIDI_DESCRIPTIONS,
+        **BUILTIN_SINGING_DESCRIPTIONS,
+        **SPOKEN_DESCRIPTIONS,
+        **PROMPT_DESCRIPTIONS,
+    }
 
 
 def resolve_workload(ref: str) -> Workload:
@@ -35,6 +43,14 @@ def resolve_workload(ref: str) -> Workload:
 
     if ref in BUILTIN_SINGING:
         return builtin_singing_workload(ref)
+    from voxbench.workloads.spoken import SPOKEN_DESCRIPTIONS, spoken_workload
+
+    if ref in SPOKEN_DESCRIPTIONS:
+        return spoken_workload(ref)
+    from voxbench.workloads.prompts import PROMPT_DESCRIPTIONS, prompt_workload
+
+    if ref in PROMPT_DESCRIPTIONS:
+        return prompt_workload(ref)
     path = Path(ref).expanduser()
     if path.exists() or path.suffix:
         from voxbench.workloads.files import load_path

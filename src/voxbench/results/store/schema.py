@@ -113,6 +113,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE cases ADD COLUMN gpu_nvml_mb {FLOAT}",
         ],
     ),
+    # Text answers: speech recognition accuracy and LLM token timing.
+    (
+        3,
+        [
+            "ALTER TABLE cases ADD COLUMN ttft_median_ms {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN tokens_per_second {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN itl_median_ms {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN wer {FLOAT}",
+            "ALTER TABLE cases ADD COLUMN cer {FLOAT}",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
