@@ -63,6 +63,7 @@ class QualityPlan:
 
     metrics: list[Metric]
     targets: dict[str, Target]
+    jobs: int | None = None  # worker processes for the metric families; None: one per CPU
 
 
 def quality_plan(
@@ -72,6 +73,7 @@ def quality_plan(
     targets: list[str] | None = None,
     *,
     always: bool = False,
+    jobs: int | None = None,
 ) -> QualityPlan | None:
     """Resolve the quality metrics and targets asked for (here or in the config file's
     ``quality``/``metrics``/``[targets]``); None when quality is not asked for. Resolved before
@@ -90,7 +92,7 @@ def quality_plan(
         return None
     chosen = select_metrics(names)
     directions = {v.name: v.higher_is_better for m in chosen for v in m.values}
-    return QualityPlan(chosen, resolve_targets(cfg.targets, targets, directions))
+    return QualityPlan(chosen, resolve_targets(cfg.targets, targets, directions), jobs)
 
 
 def record_run(doc: ResultDocument, path: Path, store: str | None = None) -> str | None:
@@ -161,7 +163,12 @@ def _judge(folder: RunFolder, quality: QualityPlan, progress: QualityProgress | 
     from voxbench.quality.evaluate import evaluate_document
 
     folder.doc = evaluate_document(
-        folder.doc, folder.path, quality.metrics, quality.targets, progress=progress
+        folder.doc,
+        folder.path,
+        quality.metrics,
+        quality.targets,
+        jobs=quality.jobs,
+        progress=progress,
     )
     folder.save()
 

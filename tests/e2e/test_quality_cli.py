@@ -79,6 +79,11 @@ def test_quality_afterwards_with_a_reference_and_without(tmp_path):
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["quality"]["metrics"] == ["spectral", "asr"]
     assert "## Quality not measured" in (run_dir / "report.md").read_text()
+    # --jobs 1: every metric in the voxbench process, the same scores as the worker pool
+    proc = voxbench("quality", str(run_dir), "--metric", "spectral", "--jobs", "1", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    serial = {c["input_id"]: c["quality"] for c in json.loads(proc.stdout)["cases"]}
+    assert serial["fox"]["mcd_db"]["value"] == fox["mcd_db"]["value"]
 
 
 def test_quality_bad_input_is_one_line(tmp_path):

@@ -43,6 +43,15 @@ MetricOption = Annotated[
         "--metric", help="Quality metrics or families to compute (repeat/comma); default all."
     ),
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        help="Worker processes for the quality metric families (default: one per CPU; 1: all "
+        "in this process). Scores are the same whatever the number.",
+    ),
+]
 TargetOption = Annotated[
     list[str] | None,
     typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),

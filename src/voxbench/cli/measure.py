@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from voxbench.cli.common import (
+    JobsOption,
     JsonOption,
     MachineOption,
     MetricOption,
@@ -141,6 +142,7 @@ def run(
         ),
     ] = None,
     metric: MetricOption = None,
+    jobs: JobsOption = None,
     target: TargetOption = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
@@ -172,7 +174,7 @@ def run(
             argv=sys.argv[1:],
         ),
     )
-    judge = api.quality_plan(config, quality, metric, target)
+    judge = api.quality_plan(config, quality, metric, target, jobs=jobs)
     api.check_benchmark(request, judge)
     check_json_out(json_out)
     with reserved_stdout(json_out == "-") as data:
@@ -321,6 +323,7 @@ def micro(
 def quality(
     run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
     metric: MetricOption = None,
+    jobs: JobsOption = None,
     target: TargetOption = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="A voxbench.toml with [targets].")
@@ -335,7 +338,7 @@ def quality(
     from voxbench.results.folder import RunFolder
 
     RunFolder.open(run_dir)  # a missing or broken document fails before the metrics load
-    judge = api.quality_plan(config, True, metric, target, always=True)
+    judge = api.quality_plan(config, True, metric, target, always=True, jobs=jobs)
     assert judge is not None
     check_json_out(json_out)
     with reserved_stdout(json_out == "-") as data:
