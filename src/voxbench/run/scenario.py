@@ -115,8 +115,9 @@ def _fill_text_metrics(case: Case, ok: list[CallRecord], item: WorkloadItem) -> 
     if seconds:
         case.input_audio_seconds = seconds
         walls = [r.wall_ns / 1e9 for r in ok]
-        case.rtf = _median([w / seconds for w in walls])
-        case.rtfx = _median([seconds / w for w in walls if w > 0])
+        audio = seconds * case.batch_size  # a batched call transcribes batch_size copies
+        case.rtf = _median([w / audio for w in walls])
+        case.rtfx = _median([audio / w for w in walls if w > 0])
         case.ms_per_audio_second = case.rtf * 1000 if case.rtf is not None else None
     if item.kind == "audio" and item.text and ok:
         from voxbench.results.accuracy import error_counts
