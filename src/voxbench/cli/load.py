@@ -94,7 +94,10 @@ def load(
     target: Annotated[
         str,
         typer.Option(
-            "--target", "-t", help="URL of an OpenAI-compatible /v1/audio/speech endpoint."
+            "--target",
+            "-t",
+            help="URL of an OpenAI-compatible /v1/audio/speech or /v1/chat/completions "
+            "endpoint (or llm:http://host:port/v1).",
         ),
     ],
     rate: Annotated[
@@ -115,14 +118,25 @@ def load(
         D["warmup_s"]
     ),
     arrivals: Annotated[str, typer.Option(help="poisson or constant.")] = D["arrivals"],
-    workload: Annotated[str, typer.Option("--workload", "-w", help="Texts to send, in turn.")] = D[
-        "workload"
-    ],
+    workload: Annotated[
+        str | None,
+        typer.Option(
+            "--workload", "-w", help="Texts to send, in turn (default: short; chat: prompts)."
+        ),
+    ] = D["workload"],
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Ask for streamed audio.")
     ] = D["stream"],
     response_format: Annotated[str, typer.Option(help="wav or pcm.")] = D["response_format"],
-    model: Annotated[str, typer.Option(help="model field of the request.")] = D["model"],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model field of the request (default: tts-1; chat: the server's first model)."
+        ),
+    ] = D["model"],
+    max_tokens: Annotated[
+        int, typer.Option(min=1, help="Chat targets: max_tokens of each request.")
+    ] = D["max_tokens"],
     voice: Annotated[str, typer.Option(help="voice field of the request.")] = D["voice"],
     slo: Annotated[str | None, typer.Option(help="e.g. 'ttfa_p95<300ms,error_rate<0.1%'.")] = D[
         "slo"
@@ -177,8 +191,9 @@ def load(
     store: StoreOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
-    """Load-test a speech endpoint: open-loop rates or closed-loop concurrency, per-level
-    percentiles, errors, stalls, capacity and cost.
+    """Load-test a speech or chat endpoint: open-loop rates or closed-loop concurrency, per-level
+    percentiles (chat: time to first token, inter-token latency, tokens/s), errors, stalls,
+    capacity and cost.
 
     Exit status: 0 the result passes; 1 measured, but every request failed, a level is invalid or
     no level meets --slo (results.json and report.md are written first); 2 a usage or
@@ -199,6 +214,7 @@ def load(
         seed=seed,
         workload=workload,
         model=model,
+        max_tokens=max_tokens,
         voice=voice,
         stream=stream,
         response_format=response_format,

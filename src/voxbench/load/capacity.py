@@ -2,7 +2,9 @@
 
 An SLO clause bounds a percentile of *every* measured request (``latency_p99<2s``: a failure
 counts at the time it took to fail, a timeout at the timeout), or with the ``_ok`` suffix of the
-successful ones only (``latency_ok_p99<2s``); ``rtf`` exists for successful streams only. A level
+successful ones only (``latency_ok_p99<2s``); ``rtf`` exists for successful streams only. Chat
+targets add ``ttft`` (= ``ttft_ok``), ``itl`` and ``tokens_per_second`` (``tokens_per_second_p50>=20``),
+all of successful requests only: pair them with ``error_rate``. A level
 without the clause's figure (``stall_rate`` where nothing was streamed) has it *not measured*:
 the clause does not hold there.
 
@@ -39,7 +41,14 @@ _DIST_METRICS: dict[str, Callable[[LoadLevel], Percentiles | None]] = {
     "latency_ok": lambda lv: lv.latency_ms,
     "ttfb_ok": lambda lv: lv.ttfb_ms,
     "rtf": lambda lv: lv.rtf,
+    # chat targets: of the successful requests only (a level keeps no all-request ttft; bound
+    # the failures with error_rate); ``ttft`` and ``ttft_ok`` are the same figure
+    "ttft": lambda lv: lv.ttft_ms,
+    "ttft_ok": lambda lv: lv.ttft_ms,
+    "itl": lambda lv: lv.itl_ms,
+    "tokens_per_second": lambda lv: lv.tokens_per_second,
 }
+_PLAIN_NUMBERS = ("tokens_per_second",)  # no time unit: a bound with ms or s is refused
 # SLO metric -> the level's fraction; None: not measured (a level without streamed responses)
 _RATE_METRICS: dict[str, Callable[[LoadLevel], float | None]] = {
     "error_rate": lambda lv: lv.error_rate,
@@ -93,7 +102,8 @@ def parse_slo(text: str) -> list[Clause]:
         if not m or (m["metric"] not in _DIST_METRICS and m["metric"] not in _RATE_METRICS):
             raise ConfigError(
                 f"cannot read SLO clause {raw.strip()!r} (e.g. ttfa_p95<300ms, latency_p99<2s, "
-                "latency_ok_p99<2s, error_rate<0.1%, stall_rate<1%)"
+                "latency_ok_p99<2s, error_rate<0.1%, stall_rate<1%, ttft_p95<500ms, "
+                "tokens_per_second_p50>=20)"
             )
         metric, pct, unit = m["metric"], m["pct"], m["unit"]
         if metric in _DIST_METRICS and not pct:
@@ -107,6 +117,8 @@ def parse_slo(text: str) -> list[Clause]:
                 f"{', '.join('p' + p for p in PERCENTILES)})"
             )
         bound = float(m["value"])
+        if metric in _PLAIN_NUMBERS and unit in ("ms", "s"):
+            raise ConfigError(f"SLO clause {raw.strip()!r}: {metric} is a plain number, not a time")
         if unit == "s":
             bound *= 1000
         elif unit == "%":
@@ -184,6 +196,7 @@ def evaluate(
         "level": best.label if best else None,
         "rate": best.achieved_rate if best else None,
         "audio_seconds_per_second": best.audio_seconds_per_second if best else None,
+        "output_tokens_per_second": best.output_tokens_per_second if best else None,
         "realtime_streams": realtime,
         "realtime_level": rt.label if rt else None,
         "realtime_capped": capped,

@@ -19,11 +19,13 @@ from voxbench.load.records import (
     DEFAULT_PCM_RATE,
     BadChunking,
     BadResponse,
+    BadStream,
     RequestRecord,
     ServerDisconnected,
     Target,
     error_kind,
 )
+from voxbench.load.sse import ChatReader
 from voxbench.wav import RawDecoder, WavDecoder
 
 _MAX_HEAD_BYTES = 64 * 1024  # a response head longer than this is not HTTP we can use
@@ -71,11 +73,13 @@ class Exchange:
     """
 
     __slots__ = (
+        "chat",
         "conn",
         "connecting",
         "ctype",
         "deadline",
         "decoder",
+        "is_chat",
         "on_done",
         "pcm_rate",
         "rate_header",
@@ -103,6 +107,8 @@ class Exchange:
         self.track = target.track_chunks
         self.timeout_s = target.timeout_s
         self.decoder: WavDecoder | None = None
+        self.is_chat = target.chat
+        self.chat: ChatReader | None = None
         self.samples = 0
         self.ctype = ""
         self.rate_header = ""
@@ -117,11 +123,26 @@ class Exchange:
         self.rec.status = status
         self.ctype = content_type
         self.rate_header = sample_rate
+        if self.is_chat and status < 400:
+            self.chat = ChatReader(self.rec, track=self.track, content_type=content_type)
 
     def body(self, data: bytes) -> None:
-        """A piece of the (de-chunked) body; raises EngineFailed when it is not valid audio."""
+        """A piece of the (de-chunked) body; raises EngineFailed when it is not valid audio, or
+        BadStream when a chat answer is not OpenAI's events."""
         rec = self.rec
         t = time.monotonic() - self.start
+        chat = self.chat
+        if chat is not None:
+            if rec.first_byte < 0:
+                rec.first_byte = t
+            rec.bytes += len(data)
+            chat.feed(data, t)
+            return
+        if self.is_chat:  # an error answer of a chat target: counted, not decoded
+            if rec.first_byte < 0:
+                rec.first_byte = t
+            rec.bytes += len(data)
+            return
         if rec.first_byte < 0:
             rec.first_byte = t
             if is_wav(self.ctype, data):
@@ -148,6 +169,9 @@ class Exchange:
             return
         rec = self.rec
         rec.done = time.monotonic() - self.start
+        if self.is_chat:
+            self._complete_chat(rec)
+            return
         decoder = self.decoder
         if decoder is not None and decoder.sample_rate:
             rec.audio_seconds = self.samples / decoder.sample_rate
@@ -156,6 +180,19 @@ class Exchange:
             rec.error = f"http_{rec.status}"
         elif decoder is not None and self.samples == 0:
             rec.error, rec.detail = "bad_audio", "no audio samples in the body"
+        self._end()
+
+    def _complete_chat(self, rec: RequestRecord) -> None:
+        chat = self.chat
+        if rec.status >= 400:
+            rec.error = f"http_{rec.status}"
+        elif chat is not None:
+            try:
+                chat.finish(rec.done)
+            except BadStream as exc:
+                rec.error, rec.detail = "bad_stream", f"BadStream: {exc}"[:200]
+            if rec.error is None and rec.deltas == 0:
+                rec.error, rec.detail = "bad_stream", "no content in the answer"
         self._end()
 
     def fail(self, exc: BaseException) -> None:
@@ -179,7 +216,7 @@ class Exchange:
     def _end(self) -> None:
         on_done, self.on_done = self.on_done, None
         self.timeouts.pop(self, None)
-        self.decoder = self.conn = self.connecting = None
+        self.decoder = self.conn = self.connecting = self.chat = None
         if on_done is not None:
             on_done()
 

@@ -7,7 +7,7 @@ generator, not the server, and is marked saturated (its figures are not the serv
 
 Rates are over the level's *sending window*: from the first measured request's due time for
 ``n`` mean gaps between due times (n measured requests), so a level of 20 s at 10 req/s has a
-window of 20 s. Throughput counts the completions inside that window — of any request of the
+window of 20 s. Throughput (requests, audio seconds, and for chat targets output tokens) counts the completions inside that window — of any request of the
 level, warm-up included — so the latency tail after the last send is not counted as idle time
 (which would bias an overloaded level's rate low), and neither is the warm-up's backlog.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal, cast
 
 from voxbench.load.client import RequestRecord
@@ -236,6 +237,63 @@ def _timed_out(r: RequestRecord, timeout_s: float | None) -> float:
     return (r.sent if r.sent >= 0 else r.due) - r.due + (timeout_s or 0.0)
 
 
+def _decode_rate(r: RequestRecord, tokens: int) -> float | None:
+    """A chat request's tokens per second after its first token: (tokens − 1) / (last content
+    delta − first delta); when one delta carried them all, over the time to the end of the body.
+    (The last delta, not the body's end: the usage and ``[DONE]`` events after it are no
+    decoding.)"""
+    span = r.last_token - r.first_token
+    if span <= 0:
+        span = r.done - r.first_token
+    if tokens < 2 or span <= 0:
+        return None
+    return (tokens - 1) / span
+
+
+def _gaps(r: RequestRecord) -> list[float]:
+    times = r.token_times
+    return [b - a for a, b in pairwise(times)]
+
+
+def chat_figures(
+    records: list[RequestRecord], ok: list[RequestRecord], window: tuple[float, float] | None
+) -> dict[str, object]:
+    """The chat fields of a level (:class:`LoadLevel` ttft_ms, itl_ms, tokens_per_second,
+    output_tokens_per_second, tokens_source) and its samples' ttft_ms and tokens_per_second.
+
+    Token counts are the server's ``usage.completion_tokens`` when every successful request had
+    one (``usage``), else the content deltas counted (``counted``) for all of them, so one level
+    never mixes the two. ttft counts from the intended send time, like latency; successes only.
+    Output tokens per second: the tokens of the successes completed inside the sending window
+    (warm-up included, as for achieved_rate), per second of the window."""
+    answered = [r for r in ok if r.first_token >= 0]
+    if not answered:
+        return {}
+    source = "usage" if all(r.usage_tokens >= 0 for r in ok) else "counted"
+
+    def tokens(r: RequestRecord) -> int:
+        return r.usage_tokens if source == "usage" and r.usage_tokens >= 0 else r.deltas
+
+    ttft = [(r.first_token - r.due) * 1000 for r in answered]
+    rates = [v for r in answered if (v := _decode_rate(r, tokens(r))) is not None]
+    itl = [g * 1000 for r in answered for g in _gaps(r)]
+    out: dict[str, object] = {
+        "ttft_ms": percentiles(ttft),
+        "itl_ms": percentiles(itl),
+        "tokens_per_second": percentiles(rates),
+        "tokens_source": source,
+        "samples": {"ttft_ms": ttft, "tokens_per_second": rates},
+    }
+    if window is not None:
+        t0, t1 = window
+        done_in = [
+            r for r in records if r.error is None and r.first_token >= 0 and t0 <= r.done < t1
+        ]
+        total = sum(tokens(r) for r in done_in)
+        out["output_tokens_per_second"] = total / (t1 - t0)
+    return out
+
+
 def summarize_level(
     level: Level,
     records: list[RequestRecord],
@@ -321,6 +379,13 @@ def summarize_level(
     )
     if pcm is not None:
         result.pcm_sample_rate, result.pcm_sample_rate_source = pcm
+    chat = chat_figures(records, ok, window)
+    if chat:
+        samples = cast(dict[str, list[float]], chat.pop("samples"))
+        result.samples.ttft_ms = samples["ttft_ms"]
+        result.samples.tokens_per_second = samples["tokens_per_second"]
+        for name, value in chat.items():
+            setattr(result, name, value)
     streamed = [r for r in ok if r.arrivals]  # one chunk is a stream too: it never stalls
     if streamed:
         warm = [r for r in records if r.due < warmup_s and r.error is None and r.arrivals]

@@ -24,7 +24,9 @@ class RequestRecord:
     first_audio: float = UNSET
     done: float = UNSET
     status: int = 0
-    error: str | None = None  # kind: http_503, timeout, reset, connect, bad_audio, other
+    error: str | None = (
+        None  # kind: http_503, timeout, reset, connect, bad_audio, bad_stream, other
+    )
     detail: str = ""
     bytes: int = 0
     audio_seconds: float = 0.0
@@ -34,6 +36,20 @@ class RequestRecord:
     rate_source: str = ""
     # (arrival time, audio seconds received so far), streamed responses only
     arrivals: list[tuple[float, float]] = field(default_factory=list)
+    # chat targets only: the first and the last non-empty content delta, the deltas counted,
+    # the server's usage.completion_tokens (-1: not sent), whether ``data: [DONE]`` came, and
+    # the time of every content delta (for inter-token latency; when Target.track_chunks)
+    first_token: float = UNSET
+    last_token: float = UNSET
+    deltas: int = 0
+    usage_tokens: int = -1
+    done_marker: bool = False
+    token_times: list[float] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        """Output tokens: the server's usage count when it sent one, else the deltas counted."""
+        return self.usage_tokens if self.usage_tokens >= 0 else self.deltas
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,7 @@ class Target:
     """The endpoint and what to send it: JSON ``bodies`` in turn, ``timeout_s`` seconds per
     request; ``pcm_sample_rate`` Hz for ``audio/pcm`` answers that announce no ``X-Sample-Rate``
     (None: :data:`DEFAULT_PCM_RATE`); ``track_chunks`` keeps every arrival time of a streamed body
-    (needed for stall metrics)."""
+    (needed for stall metrics, and for inter-token latency of ``chat`` targets)."""
 
     url: str
     bodies: tuple[dict[str, Any], ...]  # request JSON bodies, used in turn
@@ -49,6 +65,7 @@ class Target:
     timeout_s: float = 60.0
     pcm_sample_rate: int | None = None
     track_chunks: bool = True
+    chat: bool = False  # an OpenAI chat endpoint: the answer is SSE text (voxbench.load.sse)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -70,12 +87,20 @@ class BadChunking(ValueError):
     """A chunked body whose framing is broken."""
 
 
+class BadStream(ValueError):
+    """A chat answer that is not the OpenAI server-sent events (or JSON) it should be, or one
+    that reports an error mid-stream."""
+
+
 def error_kind(exc: BaseException) -> str:
     """The :attr:`RequestRecord.error` kind of a transport failure: ``timeout``, ``connect``,
-    ``reset`` (the connection broke or its framing did) or ``other``."""
+    ``reset`` (the connection broke or its framing did), ``bad_stream`` (a chat answer that is
+    not OpenAI's events) or ``other``."""
     # TimeoutError is an OSError: it is tested first.
     if isinstance(exc, TimeoutError):
         return "timeout"
+    if isinstance(exc, BadStream):
+        return "bad_stream"
     if isinstance(exc, ConnectFailed):
         return "connect"
     if isinstance(exc, ServerDisconnected | BadChunking | ConnectionError | OSError):

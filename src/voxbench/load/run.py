@@ -37,8 +37,8 @@ class LoadRequest:
     warmup_s: float = 2.0
     arrivals: Arrivals = "poisson"
     seed: int = 1
-    workload: str = "short"
-    model: str = "tts-1"
+    workload: str | None = None  # None: "prompts" for a chat target, else "short"
+    model: str | None = None  # None: a chat server's first model (GET /v1/models), else tts-1
     voice: str = "alloy"
     stream: bool = True
     response_format: str = "wav"
@@ -55,13 +55,26 @@ class LoadRequest:
     cost_per_hour: float | None = None
     hardware_price: float | None = None
     running_per_month: float = 0.0
+    max_tokens: int = 128  # chat targets: max_tokens of each request
     pause_s: float = 1.0
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.target.startswith("llm:"):  # the engine registry's llm:http://host:port/v1
+            self.target = self.target[4:].rstrip("/") + "/chat/completions"
+        if self.workload is None:
+            self.workload = "prompts" if self.chat else "short"
+        if self.model is None and not self.chat:  # a chat server's is asked for in start_load
+            self.model = "tts-1"
         self.validate()
+
+    @property
+    def chat(self) -> bool:
+        """Whether the target is an OpenAI chat endpoint (its path ends in /chat/completions):
+        the requests are chat completions and the answers streamed text."""
+        return is_chat_url(self.target)
 
     @classmethod
     def from_text(
@@ -111,6 +124,8 @@ class LoadRequest:
             raise ConfigError("--arrivals must be poisson or constant")
         if self.response_format not in RESPONSE_FORMATS:
             raise ConfigError(f"--response-format must be wav or pcm, not {self.response_format!r}")
+        if self.max_tokens < 1:
+            raise ConfigError("--max-tokens must be at least 1")
         if self.requests is not None and self.requests < 1:
             raise ConfigError("--requests must be at least 1")
         if self.requests is None and not self.duration_s:
@@ -137,6 +152,36 @@ class LoadRequest:
             parse_slo(self.slo)  # a bad SLO fails before minutes of load, not after
 
 
+def is_chat_url(url: str) -> bool:
+    """Whether ``url`` names an OpenAI chat-completions endpoint."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.rstrip("/").endswith("/chat/completions")
+
+
+def first_model(url: str, headers: dict[str, str], timeout_s: float) -> str:
+    """The first model a chat server lists (``GET …/models`` beside ``…/chat/completions``);
+    ConfigError saying to give --model when it lists none or cannot be asked."""
+    import json
+    import urllib.request
+
+    from voxbench.engines.registry import redact
+
+    base = url.rstrip("/").removesuffix("/chat/completions")
+    where = f"{base}/models"
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(where, headers=headers), timeout=timeout_s
+        ) as answer:
+            listed = json.loads(answer.read())
+        return str(listed["data"][0]["id"])
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot read the model from {redact(where)} ({type(exc).__name__}: {exc}); "
+            "give --model"
+        ) from None
+
+
 def _headers(req: LoadRequest) -> dict[str, str]:
     names = [req.api_key_env] if req.api_key_env else list(API_KEY_ENVS)
     for name in names:
@@ -150,9 +195,25 @@ def _headers(req: LoadRequest) -> dict[str, str]:
 def _bodies(req: LoadRequest) -> tuple[dict[str, Any], ...]:
     from voxbench.workloads import resolve_workload
 
-    work = resolve_workload(req.workload)
+    work = resolve_workload(req.workload or "short")
     if work.kind != "text":
         raise ConfigError(f"workload {req.workload!r} is {work.kind}; load needs text inputs")
+    if req.chat:
+        streamed: dict[str, Any] = (
+            {"stream": True, "stream_options": {"include_usage": True}}
+            if req.stream
+            else {"stream": False}
+        )
+        return tuple(
+            {
+                "model": req.model,
+                "messages": [{"role": "user", "content": item.text}],
+                "max_tokens": req.max_tokens,
+                **streamed,
+                "temperature": 0,
+            }
+            for item in work.items
+        )
     return tuple(
         {
             "model": req.model,
@@ -169,6 +230,7 @@ def _settings(req: LoadRequest) -> dict[str, Any]:
     from voxbench.engines.registry import redact
 
     out = asdict(req)
+    out["chat"] = req.chat
     out["levels"] = [asdict(lv) for lv in req.levels]
     out["output"] = str(req.output)
     out["target"] = redact(req.target)
@@ -195,6 +257,8 @@ def start_load(req: LoadRequest) -> Any:
     from voxbench.run import environment
 
     req.validate()
+    if req.chat and req.model is None:
+        req.model = first_model(req.target, _headers(req), min(req.timeout_s, 10.0))
     doc = ResultDocument(
         scenario="load",
         run_id=new_run_id(),
@@ -224,6 +288,7 @@ def measure_load(
         headers=_headers(req),
         timeout_s=req.timeout_s,
         pcm_sample_rate=req.pcm_sample_rate,
+        chat=req.chat,
     )
     load = folder.doc.load
     with folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels"):

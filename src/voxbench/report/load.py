@@ -64,7 +64,76 @@ def _unsupported_note(rows: list[list[str]]) -> str:
     )
 
 
+def is_chat(load: LoadResult) -> bool:
+    """Whether the run drove a chat endpoint (its levels have token figures, or its target is
+    one)."""
+    return bool(load.settings.get("chat")) or any(
+        lv.tokens_source is not None for lv in load.levels
+    )
+
+
+def _chat_row(lv: LoadLevel) -> list[str]:
+    lat = lv.latency_all_ms or lv.latency_ms
+    return [
+        lv.label,
+        fmt(lv.offered_rate, 2),
+        fmt(lv.sent_rate, 2),
+        fmt(lv.achieved_rate, 2),
+        f"{lv.ok}/{lv.requests}",
+        _pct(lv.error_rate),
+        *(_q(lat, "50"), _q(lat, "99")),
+        *(_q(lv.ttft_ms, "50"), _q(lv.ttft_ms, "95"), _q(lv.ttft_ms, "99")),
+        *(_q(lv.itl_ms, "50", 2), _q(lv.itl_ms, "95", 2)),
+        _q(lv.tokens_per_second, "50"),
+        fmt(lv.output_tokens_per_second, 1),
+        lv.tokens_source or "–",
+        _q(lv.lag_ms, "99", 2),
+        _verdict(lv),
+    ]
+
+
+def chat_levels_section(load: LoadResult) -> Section:
+    """The level table of a chat target: tokens instead of audio."""
+    headers = [
+        "level",
+        "offered/s",
+        "sent/s",
+        "achieved/s",
+        "ok/req",
+        "errors",
+        "latency p50",
+        "latency p99",
+        "ttft p50",
+        "ttft p95",
+        "ttft p99",
+        "itl p50",
+        "itl p95",
+        "tok/s p50",
+        "output tok/s",
+        "tokens",
+        "lag p99",
+        "SLO",
+    ]
+    rows = [_chat_row(lv) for lv in load.levels]
+    return Section(
+        "Load levels",
+        headers,
+        rows,
+        note="Times in ms, counted from each request's intended send time (open loop), so "
+        "queueing is included; latency over every measured request (a failure at the time it "
+        "took to fail), ttft (first non-empty content delta), itl (gaps between content deltas) "
+        "and tok/s ((tokens − 1) / (last delta − first delta), per request) over successful "
+        "requests. output tok/s = output tokens of the successes completed in the sending "
+        "window, per second. tokens = usage (the server's usage.completion_tokens) or counted "
+        "(content deltas). lag = how late the load generator sent (sent − intended)."
+        + _unsupported_note(rows),
+        numeric=set(headers[1:-2]),
+    )
+
+
 def levels_section(load: LoadResult) -> Section:
+    if is_chat(load):
+        return chat_levels_section(load)
     headers = [
         "level",
         "offered/s",
@@ -218,10 +287,12 @@ def curve_section(load: LoadResult) -> Section | None:
 def capacity_lines(load: LoadResult) -> list[str]:
     cap = load.capacity
     lines = []
-    figures = (
-        f"(achieved {fmt(cap.get('rate'), 2)} req/s, "
-        f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s)"
+    made = (
+        f"{fmt(cap.get('output_tokens_per_second'), 1)} output tokens/s"
+        if is_chat(load)
+        else f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s"
     )
+    figures = f"(achieved {fmt(cap.get('rate'), 2)} req/s, {made})"
     if cap.get("slo"):
         if cap.get("level"):
             lines.append(f"capacity: {cap['level']} meets {', '.join(cap['slo'])} {figures}")
