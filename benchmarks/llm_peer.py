@@ -9,7 +9,7 @@ in turn, one client at a time (closed loop, concurrency 1 = guidellm's ``synchro
 - ``guidellm run … --profile kind=synchronous``: ``/v1/completions`` with synthetic prompts of the
   same token count as voxbench's chat prompts after the chat template (asked of the server first,
   ``usage.prompt_tokens``), and ``output_tokens=N``. (guidellm's chat format sends list-style
-  message content, which llama.cpp's chat template cannot read: /work/shared/COMPONENTS.md.)
+  message content, which llama.cpp's chat template cannot read: the project's component notes.)
 
 Printed side by side: TTFT p50/p95 (ms, from the request's send), per-request decode rate
 p50 ((output tokens − 1) / (last token − first token): voxbench's ``tokens_per_second``, and

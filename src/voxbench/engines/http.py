@@ -181,18 +181,7 @@ class OpenAISpeechEngine(BaseEngine):
             raise
 
     def _find_key(self) -> tuple[str | None, str | None]:
-        """``(variable name, key)``: the named variable, else the first default one that is set."""
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise ConfigError(
-                    f"environment variable {self.api_key_env} (api_key_env) is not set or empty"
-                )
-            return self.api_key_env, key
-        for env in DEFAULT_KEY_ENVS:
-            if os.environ.get(env):
-                return env, os.environ[env]
-        return None, None
+        return find_api_key(self.api_key_env)
 
     def close(self) -> None:
         """Close the client and its connections, and forget the key."""
@@ -325,3 +314,19 @@ class OpenAISpeechEngine(BaseEngine):
     def redact(self, message: str) -> str:
         """``message`` with the API key masked: servers and proxies may echo it in an error body."""
         return message.replace(self._key, "***") if self._key else message
+
+
+def find_api_key(api_key_env: str | None) -> tuple[str | None, str | None]:
+    """``(variable name, key)``: the variable ``api_key_env`` names (a one-line ConfigError when
+    it is unset), else the first of :data:`DEFAULT_KEY_ENVS` that is set, else ``(None, None)``."""
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(
+                f"environment variable {api_key_env} (api_key_env) is not set or empty"
+            )
+        return api_key_env, key
+    for env in DEFAULT_KEY_ENVS:
+        if os.environ.get(env):
+            return env, os.environ[env]
+    return None, None

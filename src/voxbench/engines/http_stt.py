@@ -11,7 +11,6 @@ engine (:mod:`voxbench.engines.http`), and is never recorded.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from voxbench.engine import BaseEngine, InputKind, Output, OutputKind, record_stage
-from voxbench.engines.http import DEFAULT_KEY_ENVS, _without_userinfo, parse_server_timing
+from voxbench.engines.http import _without_userinfo, find_api_key, parse_server_timing
 from voxbench.errors import ConfigError, EngineFailed
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class OpenAITranscriptionEngine(BaseEngine):
 
         if self._client is not None:
             return
-        self._key_env, self._key = self._find_key()
+        self._key_env, self._key = find_api_key(self.api_key_env)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._client = httpx.Client(timeout=self.timeout_s, headers=headers)
         try:
@@ -81,19 +80,6 @@ class OpenAITranscriptionEngine(BaseEngine):
         except BaseException:
             self.close()
             raise
-
-    def _find_key(self) -> tuple[str | None, str | None]:
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise ConfigError(
-                    f"environment variable {self.api_key_env} (api_key_env) is not set or empty"
-                )
-            return self.api_key_env, key
-        for env in DEFAULT_KEY_ENVS:
-            if os.environ.get(env):
-                return env, os.environ[env]
-        return None, None
 
     def close(self) -> None:
         """Close the client and forget the key."""
