@@ -96,8 +96,8 @@ def load(
         typer.Option(
             "--target",
             "-t",
-            help="URL of an OpenAI-compatible /v1/audio/speech or /v1/chat/completions "
-            "endpoint (or llm:http://host:port/v1).",
+            help="URL of an OpenAI-compatible /v1/audio/speech, /v1/audio/transcriptions or "
+            "/v1/chat/completions endpoint (or llm:http://host:port/v1).",
         ),
     ],
     rate: Annotated[
@@ -121,7 +121,10 @@ def load(
     workload: Annotated[
         str | None,
         typer.Option(
-            "--workload", "-w", help="Texts to send, in turn (default: short; chat: prompts)."
+            "--workload",
+            "-w",
+            help="Inputs to send, in turn: texts (default: short; chat: prompts), or for a "
+            "transcription target an audio corpus (default: spoken-short).",
         ),
     ] = D["workload"],
     stream: Annotated[
@@ -131,16 +134,18 @@ def load(
     model: Annotated[
         str | None,
         typer.Option(
-            help="model field of the request (default: tts-1; chat: the server's first model)."
+            help="model field of the request (default: tts-1; transcription: whisper-1; chat: "
+            "the server's first model)."
         ),
     ] = D["model"],
     max_tokens: Annotated[
         int, typer.Option(min=1, help="Chat targets: max_tokens of each request.")
     ] = D["max_tokens"],
     voice: Annotated[str, typer.Option(help="voice field of the request.")] = D["voice"],
-    slo: Annotated[str | None, typer.Option(help="e.g. 'ttfa_p95<300ms,error_rate<0.1%'.")] = D[
-        "slo"
-    ],
+    slo: Annotated[
+        str | None,
+        typer.Option(help="e.g. 'ttfa_p95<300ms,error_rate<0.1%'; transcription: 'wer<=5%'."),
+    ] = D["slo"],
     buffer_ms: Annotated[
         float, typer.Option(help="Listener jitter buffer for the stall analysis, ms.")
     ] = D["buffer_ms"],
@@ -191,9 +196,9 @@ def load(
     store: StoreOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
-    """Load-test a speech or chat endpoint: open-loop rates or closed-loop concurrency, per-level
-    percentiles (chat: time to first token, inter-token latency, tokens/s), errors, stalls,
-    capacity and cost.
+    """Load-test a speech, transcription or chat endpoint: open-loop rates or closed-loop
+    concurrency, per-level percentiles (chat: time to first token, inter-token latency, tokens/s;
+    transcription: input audio transcribed per second and WER), errors, stalls, capacity and cost.
 
     Exit status: 0 the result passes; 1 measured, but every request failed, a level is invalid or
     no level meets --slo (results.json and report.md are written first); 2 a usage or

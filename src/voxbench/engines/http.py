@@ -17,9 +17,9 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from voxbench.engine import BaseEngine, Chunk, InputKind, Output, record_stage, stage
@@ -42,6 +42,8 @@ __all__ = [
     "OpenAISpeechEngine",
     "WavFormat",
     "WavStreamDecoder",
+    "close_client",
+    "http_errors",
     "parse_server_timing",
     "pcm16_format",
 ]
@@ -185,10 +187,7 @@ class OpenAISpeechEngine(BaseEngine):
 
     def close(self) -> None:
         """Close the client and its connections, and forget the key."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self._key = None
+        close_client(self)
 
     def info(self) -> dict[str, Any]:
         """Endpoint (without userinfo), request settings, key variable name, server and protocol."""
@@ -275,21 +274,8 @@ class OpenAISpeechEngine(BaseEngine):
                     first = False
                 yield data
 
-    @contextmanager
-    def _http_errors(self) -> Iterator[None]:
-        """Turn httpx's transport errors into one-line EngineFailed errors, without the key."""
-        import httpx
-
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise EngineFailed(
-                f"{self._safe_url} did not answer within {self.timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise EngineFailed(
-                self.redact(f"request to {self._safe_url} failed: {type(exc).__name__}: {exc}")
-            ) from exc
+    def _http_errors(self) -> AbstractContextManager[None]:
+        return http_errors(self._safe_url, self.timeout, self.redact)
 
     def _note_server(self, response: httpx.Response) -> None:
         self._server = response.headers.get("server")
@@ -314,6 +300,50 @@ class OpenAISpeechEngine(BaseEngine):
     def redact(self, message: str) -> str:
         """``message`` with the API key masked: servers and proxies may echo it in an error body."""
         return message.replace(self._key, "***") if self._key else message
+
+
+@contextmanager
+def http_errors(
+    safe_url: str,
+    timeout_s: float,
+    redact: Callable[[str], str] = str,
+    *,
+    squash: bool = False,
+) -> Iterator[None]:
+    """httpx's transport errors inside the block as one-line EngineFailed errors: a timeout as
+    "``safe_url`` did not answer within ``timeout_s`` s", any other error as "request to
+    ``safe_url`` failed: ..." passed through ``redact`` (which masks the API key: an error may
+    quote the request). ``squash`` folds runs of white space in the error's text into one space
+    (the chat engine's messages)."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise EngineFailed(
+            f"{safe_url} did not answer within {timeout_s:g} s ({type(exc).__name__})"
+        ) from exc
+    except httpx.HTTPError as exc:
+        detail = " ".join(str(exc).split()) if squash else str(exc)
+        raise EngineFailed(
+            redact(f"request to {safe_url} failed: {type(exc).__name__}: {detail}")
+        ) from exc
+
+
+class ClientOwner(Protocol):
+    """An engine holding a keep-alive HTTP client and the API key it sends."""
+
+    _client: httpx.Client | None
+    _key: str | None
+
+
+def close_client(owner: ClientOwner) -> None:
+    """Close ``owner``'s HTTP client and its connections (when open), and forget the key; safe to
+    call twice."""
+    if owner._client is not None:
+        owner._client.close()
+        owner._client = None
+    owner._key = None
 
 
 def find_api_key(api_key_env: str | None) -> tuple[str | None, str | None]:

@@ -12,13 +12,18 @@ engine (:mod:`voxbench.engines.http`), and is never recorded.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from voxbench.engine import BaseEngine, InputKind, Output, OutputKind, record_stage
-from voxbench.engines.http import _without_userinfo, find_api_key, parse_server_timing
+from voxbench.engines.http import (
+    _without_userinfo,
+    close_client,
+    find_api_key,
+    http_errors,
+    parse_server_timing,
+)
 from voxbench.errors import ConfigError, EngineFailed
 
 if TYPE_CHECKING:
@@ -83,10 +88,7 @@ class OpenAITranscriptionEngine(BaseEngine):
 
     def close(self) -> None:
         """Close the client and forget the key."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self._key = None
+        close_client(self)
 
     def info(self) -> dict[str, Any]:
         """Endpoint (without userinfo), model, language, key variable name and server."""
@@ -135,21 +137,8 @@ class OpenAITranscriptionEngine(BaseEngine):
             raise EngineFailed(f'{self._safe_url} answered JSON without a "text" string')
         return Output(text=body["text"].strip())
 
-    @contextmanager
-    def _http_errors(self) -> Iterator[None]:
-        """httpx's transport errors as one-line EngineFailed errors, without the key."""
-        import httpx
-
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise EngineFailed(
-                f"{self._safe_url} did not answer within {self.timeout_s:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise EngineFailed(
-                self.redact(f"request to {self._safe_url} failed: {type(exc).__name__}: {exc}")
-            ) from exc
+    def _http_errors(self) -> AbstractContextManager[None]:
+        return http_errors(self._safe_url, self.timeout_s, self.redact)
 
     def redact(self, message: str) -> str:
         """``message`` with the API key masked."""

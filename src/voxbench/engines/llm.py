@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from voxbench.engine import BaseEngine, InputKind, Output, OutputKind, TextChunk
+from voxbench.engines.http import close_client, http_errors
 from voxbench.engines.registry import redact
 from voxbench.errors import ConfigError, EngineFailed
 
@@ -195,10 +196,7 @@ class OpenAIChatEngine(BaseEngine):
 
     def close(self) -> None:
         """Close the client and its connections, and forget the key."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self._key = None
+        close_client(self)
 
     def info(self) -> dict[str, Any]:
         """Endpoint (without userinfo), model and request settings, and the key variable's name."""
@@ -287,22 +285,8 @@ class OpenAIChatEngine(BaseEngine):
 
     # --- errors ----------------------------------------------------------------------------------
 
-    @contextmanager
-    def _http_errors(self) -> Iterator[None]:
-        """httpx's transport errors as one-line EngineFailed errors, without the key."""
-        import httpx
-
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise EngineFailed(
-                f"{self.safe_url} did not answer within {self.timeout_s:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            detail = " ".join(str(exc).split())
-            raise EngineFailed(
-                self.redact(f"request to {self.safe_url} failed: {type(exc).__name__}: {detail}")
-            ) from exc
+    def _http_errors(self) -> AbstractContextManager[None]:
+        return http_errors(self.safe_url, self.timeout_s, self.redact, squash=True)
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         if response.is_success:

@@ -4,9 +4,11 @@ An SLO clause bounds a percentile of *every* measured request (``latency_p99<2s`
 counts at the time it took to fail, a timeout at the timeout), or with the ``_ok`` suffix of the
 successful ones only (``latency_ok_p99<2s``); ``rtf`` exists for successful streams only. Chat
 targets add ``ttft`` (= ``ttft_ok``), ``itl`` and ``tokens_per_second`` (``tokens_per_second_p50>=20``),
-all of successful requests only: pair them with ``error_rate``. A level
-without the clause's figure (``stall_rate`` where nothing was streamed) has it *not measured*:
-the clause does not hold there.
+all of successful requests only: pair them with ``error_rate``. Transcription targets add
+``wer`` and ``cer`` (``wer<=5%``: the level's corpus rate over its successful transcripts); their
+latency clauses are the usual ones. A level without the clause's figure (``stall_rate`` where
+nothing was streamed, ``wer`` of a speech target) has it *not measured*: the clause does not hold
+there.
 
 Capacity is the highest *valid* level (:mod:`voxbench.results.validity`: enough samples, the
 generator kept its schedule, errors at most ``--max-error-rate``, a long enough window) that meets
@@ -53,6 +55,9 @@ _PLAIN_NUMBERS = ("tokens_per_second",)  # no time unit: a bound with ms or s is
 _RATE_METRICS: dict[str, Callable[[LoadLevel], float | None]] = {
     "error_rate": lambda lv: lv.error_rate,
     "stall_rate": lambda lv: lv.stalls.stall_rate if lv.stalls else None,
+    # transcription targets: corpus rates of the measured successes' transcripts
+    "wer": lambda lv: lv.wer,
+    "cer": lambda lv: lv.cer,
 }
 
 
@@ -103,7 +108,7 @@ def parse_slo(text: str) -> list[Clause]:
             raise ConfigError(
                 f"cannot read SLO clause {raw.strip()!r} (e.g. ttfa_p95<300ms, latency_p99<2s, "
                 "latency_ok_p99<2s, error_rate<0.1%, stall_rate<1%, ttft_p95<500ms, "
-                "tokens_per_second_p50>=20)"
+                "tokens_per_second_p50>=20, wer<=5%)"
             )
         metric, pct, unit = m["metric"], m["pct"], m["unit"]
         if metric in _DIST_METRICS and not pct:

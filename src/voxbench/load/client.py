@@ -8,7 +8,7 @@ level's start (the clock asyncio's timers use).
 Why not aiohttp (which this module used before): it spends about 200 µs of CPU on each request,
 so one generator process could not keep its own schedule much above 2,000 requests/s; this client
 spends a small fraction of that (``benchmarks/loadgen.py`` measures it). It does only what a
-load test of a speech endpoint needs: POST a JSON body over HTTP/1.1 (TLS for https URLs), read
+load test of a speech endpoint needs: POST a JSON body (or a prepared upload) over HTTP/1.1 (TLS for https URLs), read
 the response as it arrives — Content-Length, chunked or until close — and time every piece of
 the body. It follows no redirects (a 3xx is recorded as the answer), sends no cookies and asks for
 no compression, so the bytes timed are the bytes the decoder reads.
@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from voxbench.load.pool import PreparedTarget, Session
-from voxbench.load.records import UNSET, RequestRecord, Target
+from voxbench.load.records import UNSET, Form, RequestRecord, Target
 from voxbench.load.schedule import Level
 
 __all__ = ["UNSET", "RequestRecord", "Target", "run_closed", "run_level", "run_open", "send_one"]
@@ -53,7 +53,11 @@ async def _exchange(
 
 
 async def send_one(
-    session: Session, target: Target, rec: RequestRecord, body: dict[str, Any], start: float
+    session: Session,
+    target: Target,
+    rec: RequestRecord,
+    body: dict[str, Any] | Form,
+    start: float,
 ) -> None:
     """Send one request now and fill ``rec``; never raises."""
     try:
@@ -88,7 +92,9 @@ async def run_open(
 
         def launch(i: int) -> None:
             # Sent right here, in the timer's callback, when a kept-alive connection is free.
-            session.launch(prep, records[i], requests[i % len(requests)], start, finished)
+            rec = records[i]
+            rec.item = i % len(requests)
+            session.launch(prep, rec, requests[rec.item], start, finished)
 
         # One timer at a time, each firing request i and any later ones already due, then
         # setting itself for the next: the same sends as one timer per request, without first
@@ -135,9 +141,9 @@ async def run_closed(
                     return
                 if requests is None and duration_s is not None and now >= duration_s:
                     return
-                rec = RequestRecord(due=now)
+                rec = RequestRecord(due=now, item=(len(records) + 1) % len(wire))
                 records.append(rec)
-                await _exchange(session, prep, rec, wire[len(records) % len(wire)], start)
+                await _exchange(session, prep, rec, wire[rec.item], start)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
     return records

@@ -3,8 +3,8 @@ that turns one response into a :class:`~voxbench.load.records.RequestRecord` as 
 
 Responses are read as they arrive — Content-Length, chunked or until close — and every piece of
 the body is timed and fed to the audio decoder (:mod:`voxbench.wav`) when the event loop reads
-it. 1xx interim answers are skipped; nothing else of HTTP beyond what a speech endpoint's answer
-needs is implemented.
+it (a transcription answer is collected and read when it ends). 1xx interim answers are skipped;
+nothing else of HTTP beyond what a speech endpoint's answer needs is implemented.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import cast
 from voxbench.errors import EngineFailed
 from voxbench.load.records import (
     DEFAULT_PCM_RATE,
+    BadAnswer,
     BadChunking,
     BadResponse,
     BadStream,
@@ -26,6 +27,7 @@ from voxbench.load.records import (
     error_kind,
 )
 from voxbench.load.sse import ChatReader
+from voxbench.load.transcriptions import TranscriptReader
 from voxbench.wav import RawDecoder, WavDecoder
 
 _MAX_HEAD_BYTES = 64 * 1024  # a response head longer than this is not HTTP we can use
@@ -80,6 +82,7 @@ class Exchange:
         "deadline",
         "decoder",
         "is_chat",
+        "is_stt",
         "on_done",
         "pcm_rate",
         "rate_header",
@@ -89,6 +92,7 @@ class Exchange:
         "timeout_s",
         "timeouts",
         "track",
+        "transcript",
     )
 
     def __init__(
@@ -109,6 +113,8 @@ class Exchange:
         self.decoder: WavDecoder | None = None
         self.is_chat = target.chat
         self.chat: ChatReader | None = None
+        self.is_stt = target.transcription
+        self.transcript: TranscriptReader | None = None
         self.samples = 0
         self.ctype = ""
         self.rate_header = ""
@@ -125,10 +131,13 @@ class Exchange:
         self.rate_header = sample_rate
         if self.is_chat and status < 400:
             self.chat = ChatReader(self.rec, track=self.track, content_type=content_type)
+        elif self.is_stt and status < 400:
+            self.transcript = TranscriptReader(content_type)
 
     def body(self, data: bytes) -> None:
-        """A piece of the (de-chunked) body; raises EngineFailed when it is not valid audio, or
-        BadStream when a chat answer is not OpenAI's events."""
+        """A piece of the (de-chunked) body; raises EngineFailed when it is not valid audio,
+        BadStream when a chat answer is not OpenAI's events, or BadAnswer when a transcription
+        answer is too long to be one."""
         rec = self.rec
         t = time.monotonic() - self.start
         chat = self.chat
@@ -138,7 +147,14 @@ class Exchange:
             rec.bytes += len(data)
             chat.feed(data, t)
             return
-        if self.is_chat:  # an error answer of a chat target: counted, not decoded
+        transcript = self.transcript
+        if transcript is not None:
+            if rec.first_byte < 0:
+                rec.first_byte = t
+            rec.bytes += len(data)
+            transcript.feed(data)
+            return
+        if self.is_chat or self.is_stt:  # an error answer of a text target: counted, not decoded
             if rec.first_byte < 0:
                 rec.first_byte = t
             rec.bytes += len(data)
@@ -172,6 +188,9 @@ class Exchange:
         if self.is_chat:
             self._complete_chat(rec)
             return
+        if self.is_stt:
+            self._complete_transcript(rec)
+            return
         decoder = self.decoder
         if decoder is not None and decoder.sample_rate:
             rec.audio_seconds = self.samples / decoder.sample_rate
@@ -195,6 +214,17 @@ class Exchange:
                 rec.error, rec.detail = "bad_stream", "no content in the answer"
         self._end()
 
+    def _complete_transcript(self, rec: RequestRecord) -> None:
+        transcript = self.transcript
+        if rec.status >= 400:
+            rec.error = f"http_{rec.status}"
+        elif transcript is not None:  # (head() made one for every answer under 400)
+            try:
+                rec.text = transcript.finish()
+            except BadAnswer as exc:
+                rec.error, rec.detail = "bad_answer", f"BadAnswer: {exc}"[:200]
+        self._end()
+
     def fail(self, exc: BaseException) -> None:
         """The request failed: every failure is a record, never a crash of the generator."""
         if self.on_done is None:
@@ -216,7 +246,7 @@ class Exchange:
     def _end(self) -> None:
         on_done, self.on_done = self.on_done, None
         self.timeouts.pop(self, None)
-        self.decoder = self.conn = self.connecting = self.chat = None
+        self.decoder = self.conn = self.connecting = self.chat = self.transcript = None
         if on_done is not None:
             on_done()
 

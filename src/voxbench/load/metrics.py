@@ -7,9 +7,10 @@ generator, not the server, and is marked saturated (its figures are not the serv
 
 Rates are over the level's *sending window*: from the first measured request's due time for
 ``n`` mean gaps between due times (n measured requests), so a level of 20 s at 10 req/s has a
-window of 20 s. Throughput (requests, audio seconds, and for chat targets output tokens) counts the completions inside that window — of any request of the
-level, warm-up included — so the latency tail after the last send is not counted as idle time
-(which would bias an overloaded level's rate low), and neither is the warm-up's backlog.
+window of 20 s. Throughput (requests; audio seconds, for transcription targets of the input
+audio; for chat targets output tokens) counts the completions inside that window — of any request
+of the level, warm-up included — so the latency tail after the last send is not counted as idle
+time (which would bias an overloaded level's rate low), and neither is the warm-up's backlog.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Literal, cast
 
 from voxbench.load.client import RequestRecord
 from voxbench.load.schedule import Level
+from voxbench.load.transcriptions import Corpus, transcription_figures
 from voxbench.results.document import LevelSamples, LoadLevel, Percentiles, Stalls
 from voxbench.results.validity import MAX_ERROR_RATE, MIN_SAMPLES, verdict
 
@@ -307,12 +309,15 @@ def summarize_level(
     max_error_rate: float = MAX_ERROR_RATE,
     min_duration_s: float = MIN_DURATION_S,
     timeout_s: float | None = None,
+    corpus: Corpus | None = None,
 ) -> LoadLevel:
     """Everything reported for one level, its validity, plus its raw samples.
 
     ``timeout_s`` is the client's timeout: a measured request that never ended (no ``done``;
     the client records a timeout at the moment it fired, so this is only a fallback) counts in
-    the all-request distributions as failing at its send time plus the timeout."""
+    the all-request distributions as failing at its send time plus the timeout. ``corpus``: the
+    references and input audio of a transcription target's items
+    (:func:`~voxbench.load.transcriptions.transcription_figures`)."""
     measured = [r for r in records if r.due >= warmup_s]
     ok = [r for r in measured if r.error is None and r.done >= 0]
     errors = Counter(r.error for r in measured if r.error)
@@ -386,6 +391,12 @@ def summarize_level(
         result.samples.tokens_per_second = samples["tokens_per_second"]
         for name, value in chat.items():
             setattr(result, name, value)
+    if corpus is not None:
+        stt = transcription_figures(records, ok, window, corpus)
+        result.audio_seconds_per_second = stt.audio_seconds_per_second
+        result.rtf = percentiles(stt.rtf)
+        if stt.wer is not None:
+            result.wer, result.cer, result.wer_requests = stt.wer, stt.cer, stt.wer_requests
     streamed = [r for r in ok if r.arrivals]  # one chunk is a stream too: it never stalls
     if streamed:
         warm = [r for r in records if r.due < warmup_s and r.error is None and r.arrivals]

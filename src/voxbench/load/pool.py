@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from voxbench.load.http1 import Connection, Exchange
-from voxbench.load.records import ConnectFailed, RequestRecord, Target
+from voxbench.load.records import ConnectFailed, Form, RequestRecord, Target
 
 KEEPALIVE_S = 15.0  # idle connections older than this are closed, not reused (as aiohttp did)
 
@@ -51,14 +51,20 @@ class PreparedTarget:
                 raise ValueError(f"header {name!r} holds a line break")
             headers[name.lower()] = (name, value)
         headers.pop("content-length", None)  # set per body below
+        # a JSON body's type (the user's header may replace it); an upload carries its own
+        self.json_type = headers.pop("content-type")[1]
         lines = "".join(f"{n}: {v}\r\n" for n, v in headers.values())
         self.head = f"POST {path} HTTP/1.1\r\n{lines}".encode("latin-1")
         self.requests = [self.request(body) for body in target.bodies]
 
-    def request(self, body: dict[str, Any]) -> bytes:
-        """The whole request on the wire for ``body``."""
-        payload = json.dumps(body).encode()
-        return self.head + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+    def request(self, body: dict[str, Any] | Form) -> bytes:
+        """The whole request on the wire for ``body`` (a JSON object, or an encoded form)."""
+        if isinstance(body, Form):
+            kind, payload = body.content_type, body.payload
+        else:
+            kind, payload = self.json_type, json.dumps(body).encode()
+        fields = f"Content-Type: {kind}\r\nContent-Length: {len(payload)}\r\n\r\n"
+        return self.head + fields.encode("latin-1") + payload
 
 
 class Session:

@@ -24,9 +24,8 @@ class RequestRecord:
     first_audio: float = UNSET
     done: float = UNSET
     status: int = 0
-    error: str | None = (
-        None  # kind: http_503, timeout, reset, connect, bad_audio, bad_stream, other
-    )
+    # kind: http_503, timeout, reset, connect, bad_audio, bad_stream, bad_answer, other
+    error: str | None = None
     detail: str = ""
     bytes: int = 0
     audio_seconds: float = 0.0
@@ -45,6 +44,10 @@ class RequestRecord:
     usage_tokens: int = -1
     done_marker: bool = False
     token_times: list[float] = field(default_factory=list)
+    # which of the target's bodies was sent (its index; -1: not known), and for transcription
+    # targets the transcript the answer held (None: no transcript read)
+    item: int = -1
+    text: str | None = None
 
     @property
     def tokens(self) -> int:
@@ -53,19 +56,31 @@ class RequestRecord:
 
 
 @dataclass(frozen=True)
+class Form:
+    """A body already encoded (``multipart/form-data`` for a transcription target): its
+    ``Content-Type`` and its bytes (:mod:`voxbench.load.transcriptions`)."""
+
+    content_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class Target:
-    """The endpoint and what to send it: JSON ``bodies`` in turn, ``timeout_s`` seconds per
-    request; ``pcm_sample_rate`` Hz for ``audio/pcm`` answers that announce no ``X-Sample-Rate``
-    (None: :data:`DEFAULT_PCM_RATE`); ``track_chunks`` keeps every arrival time of a streamed body
-    (needed for stall metrics, and for inter-token latency of ``chat`` targets)."""
+    """The endpoint and what to send it: ``bodies`` in turn (JSON objects, or encoded
+    :class:`Form` uploads), ``timeout_s`` seconds per request; ``pcm_sample_rate`` Hz for
+    ``audio/pcm`` answers that announce no ``X-Sample-Rate`` (None: :data:`DEFAULT_PCM_RATE`);
+    ``track_chunks`` keeps every arrival time of a streamed body (needed for stall metrics, and
+    for inter-token latency of ``chat`` targets)."""
 
     url: str
-    bodies: tuple[dict[str, Any], ...]  # request JSON bodies, used in turn
+    bodies: tuple[dict[str, Any] | Form, ...]  # request bodies, used in turn
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
     pcm_sample_rate: int | None = None
     track_chunks: bool = True
     chat: bool = False  # an OpenAI chat endpoint: the answer is SSE text (voxbench.load.sse)
+    # an OpenAI transcription endpoint: the answer is {"text": ...} (voxbench.load.transcriptions)
+    transcription: bool = False
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -92,15 +107,22 @@ class BadStream(ValueError):
     that reports an error mid-stream."""
 
 
+class BadAnswer(ValueError):
+    """A transcription answer that is not the ``{"text": ...}`` it should be."""
+
+
 def error_kind(exc: BaseException) -> str:
     """The :attr:`RequestRecord.error` kind of a transport failure: ``timeout``, ``connect``,
     ``reset`` (the connection broke or its framing did), ``bad_stream`` (a chat answer that is
-    not OpenAI's events) or ``other``."""
+    not OpenAI's events), ``bad_answer`` (a transcription answer that is not a transcript) or
+    ``other``."""
     # TimeoutError is an OSError: it is tested first.
     if isinstance(exc, TimeoutError):
         return "timeout"
     if isinstance(exc, BadStream):
         return "bad_stream"
+    if isinstance(exc, BadAnswer):
+        return "bad_answer"
     if isinstance(exc, ConnectFailed):
         return "connect"
     if isinstance(exc, ServerDisconnected | BadChunking | ConnectionError | OSError):

@@ -20,6 +20,7 @@ from voxbench.load.schedule import Arrivals, Level, intended_offsets, parse_dura
 
 if TYPE_CHECKING:
     from voxbench.results.document import LoadResult
+    from voxbench.workloads.base import Workload
 
 API_KEY_ENVS = ("VOXBENCH_API_KEY", "OPENAI_API_KEY")
 RESPONSE_FORMATS = ("wav", "pcm")
@@ -37,8 +38,10 @@ class LoadRequest:
     warmup_s: float = 2.0
     arrivals: Arrivals = "poisson"
     seed: int = 1
-    workload: str | None = None  # None: "prompts" for a chat target, else "short"
-    model: str | None = None  # None: a chat server's first model (GET /v1/models), else tts-1
+    # None: "prompts" for a chat target, "spoken-short" for a transcription target, else "short"
+    workload: str | None = None
+    # None: a chat server's first model (GET /v1/models); whisper-1 (transcription); else tts-1
+    model: str | None = None
     voice: str = "alloy"
     stream: bool = True
     response_format: str = "wav"
@@ -65,9 +68,11 @@ class LoadRequest:
         if self.target.startswith("llm:"):  # the engine registry's llm:http://host:port/v1
             self.target = self.target[4:].rstrip("/") + "/chat/completions"
         if self.workload is None:
-            self.workload = "prompts" if self.chat else "short"
+            self.workload = (
+                "prompts" if self.chat else "spoken-short" if self.transcription else "short"
+            )
         if self.model is None and not self.chat:  # a chat server's is asked for in start_load
-            self.model = "tts-1"
+            self.model = "whisper-1" if self.transcription else "tts-1"
         self.validate()
 
     @property
@@ -75,6 +80,12 @@ class LoadRequest:
         """Whether the target is an OpenAI chat endpoint (its path ends in /chat/completions):
         the requests are chat completions and the answers streamed text."""
         return is_chat_url(self.target)
+
+    @property
+    def transcription(self) -> bool:
+        """Whether the target is an OpenAI transcription endpoint (its path ends in
+        /audio/transcriptions): the requests upload audio and the answers are transcripts."""
+        return is_transcription_url(self.target)
 
     @classmethod
     def from_text(
@@ -159,6 +170,13 @@ def is_chat_url(url: str) -> bool:
     return urlsplit(url).path.rstrip("/").endswith("/chat/completions")
 
 
+def is_transcription_url(url: str) -> bool:
+    """Whether ``url`` names an OpenAI transcription endpoint (``…/audio/transcriptions``)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.rstrip("/").endswith("/audio/transcriptions")
+
+
 def first_model(url: str, headers: dict[str, str], timeout_s: float) -> str:
     """The first model a chat server lists (``GET …/models`` beside ``…/chat/completions``);
     ConfigError saying to give --model when it lists none or cannot be asked."""
@@ -192,12 +210,32 @@ def _headers(req: LoadRequest) -> dict[str, str]:
     return {}
 
 
-def _bodies(req: LoadRequest) -> tuple[dict[str, Any], ...]:
+def _workload(req: LoadRequest) -> Workload:
+    """The request's workload, of the kind its target takes (audio for a transcription target,
+    text otherwise); a one-line ConfigError when it is not."""
     from voxbench.workloads import resolve_workload
 
     work = resolve_workload(req.workload or "short")
-    if work.kind != "text":
+    if req.transcription:
+        if work.kind != "audio":
+            raise ConfigError(
+                f"workload {req.workload!r} is {work.kind}; a transcription target needs audio "
+                "(e.g. spoken-short, a folder of name.wav + name.txt, or a .jsonl of audio lines)"
+            )
+    elif work.kind == "audio":
+        kind = "a chat" if req.chat else "a speech"
+        raise ConfigError(
+            f"workload {req.workload!r} is audio; {kind} target takes text (audio goes to a "
+            ".../v1/audio/transcriptions target)"
+        )
+    elif work.kind != "text":
         raise ConfigError(f"workload {req.workload!r} is {work.kind}; load needs text inputs")
+    return work
+
+
+def _bodies(req: LoadRequest, work: Workload | None = None) -> tuple[dict[str, Any], ...]:
+    """The JSON bodies of a speech or chat target, one per workload item."""
+    work = work or _workload(req)
     if req.chat:
         streamed: dict[str, Any] = (
             {"stream": True, "stream_options": {"include_usage": True}}
@@ -231,6 +269,7 @@ def _settings(req: LoadRequest) -> dict[str, Any]:
 
     out = asdict(req)
     out["chat"] = req.chat
+    out["transcription"] = req.transcription
     out["levels"] = [asdict(lv) for lv in req.levels]
     out["output"] = str(req.output)
     out["target"] = redact(req.target)
@@ -257,6 +296,7 @@ def start_load(req: LoadRequest) -> Any:
     from voxbench.run import environment
 
     req.validate()
+    _workload(req)  # a workload of the wrong kind fails before the run folder exists
     if req.chat and req.model is None:
         req.model = first_model(req.target, _headers(req), min(req.timeout_s, 10.0))
     doc = ResultDocument(
@@ -277,18 +317,28 @@ def measure_load(
     from voxbench.load.capacity import cost, evaluate, parse_slo, startup_bound_ms
     from voxbench.load.client import Target, run_level
     from voxbench.load.metrics import STARTUP_BOUND_MS, summarize_level
+    from voxbench.load.records import Form
+    from voxbench.load.transcriptions import transcription_bodies
     from voxbench.results.validity import MAX_ERROR_RATE
 
     clauses = parse_slo(req.slo) if req.slo else []
     max_error_rate = MAX_ERROR_RATE if req.max_error_rate is None else req.max_error_rate
     startup = req.startup_ms or startup_bound_ms(clauses, STARTUP_BOUND_MS)
+    work = _workload(req)
+    bodies: tuple[dict[str, Any] | Form, ...]
+    corpus = None
+    if req.transcription:  # uploads encoded here, once: encoding is in no latency
+        bodies, corpus = transcription_bodies(work, req.model or "whisper-1")
+    else:
+        bodies = _bodies(req, work)
     target = Target(
         url=req.target,
-        bodies=_bodies(req),
+        bodies=bodies,
         headers=_headers(req),
         timeout_s=req.timeout_s,
         pcm_sample_rate=req.pcm_sample_rate,
         chat=req.chat,
+        transcription=req.transcription,
     )
     load = folder.doc.load
     with folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels"):
@@ -325,6 +375,7 @@ def measure_load(
                     max_error_rate=max_error_rate,
                     min_duration_s=req.min_duration_s,
                     timeout_s=req.timeout_s,
+                    corpus=corpus,
                 )
             )
             folder.save()

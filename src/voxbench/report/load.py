@@ -131,9 +131,74 @@ def chat_levels_section(load: LoadResult) -> Section:
     )
 
 
+def is_transcription(load: LoadResult) -> bool:
+    """Whether the run drove a transcription endpoint (its target is one, or its levels have a
+    WER)."""
+    return bool(load.settings.get("transcription")) or any(lv.wer is not None for lv in load.levels)
+
+
+def _transcription_row(lv: LoadLevel) -> list[str]:
+    lat = lv.latency_all_ms or lv.latency_ms
+    return [
+        lv.label,
+        fmt(lv.offered_rate, 2),
+        fmt(lv.sent_rate, 2),
+        fmt(lv.achieved_rate, 2),
+        f"{lv.ok}/{lv.requests}",
+        _pct(lv.error_rate),
+        *(_q(lat, "50"), _q(lat, "95"), _q(lat, "99"), _q(lat, "99.9"), fmt((lat or _NONE).max)),
+        _q(lv.latency_ms, "99"),
+        _q(lv.lag_ms, "99", 2),
+        fmt(lv.audio_seconds_per_second, 2),
+        _q(lv.rtf, "50", 3),
+        _pct(lv.wer),
+        _verdict(lv),
+    ]
+
+
+def transcription_levels_section(load: LoadResult) -> Section:
+    """The level table of a transcription target: input audio transcribed and WER, no ttfa."""
+    headers = [
+        "level",
+        "offered/s",
+        "sent/s",
+        "achieved/s",
+        "ok/req",
+        "errors",
+        "latency p50",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "ok p99",
+        "lag p99",
+        "RTFx",
+        "rtf p50",
+        "WER",
+        "SLO",
+    ]
+    rows = [_transcription_row(lv) for lv in load.levels]
+    return Section(
+        "Load levels",
+        headers,
+        rows,
+        note="Times in ms, from each request's intended send time (open loop) to the whole "
+        "answer, so the upload and queueing are included, over every measured request (a "
+        "failure at the time it took to fail, a timeout at the timeout); ok p99 = successful "
+        "requests only. lag = how late the load generator sent (sent − intended). RTFx = input "
+        "audio seconds of the successes completed in the sending window, per second (the "
+        "server's RTFx under load); rtf = latency / input audio, per request. WER = corpus word "
+        "error rate of the successful transcripts against the references (errors summed over "
+        "reference words)." + _unsupported_note(rows),
+        numeric=set(headers[1:-1]),
+    )
+
+
 def levels_section(load: LoadResult) -> Section:
     if is_chat(load):
         return chat_levels_section(load)
+    if is_transcription(load):
+        return transcription_levels_section(load)
     headers = [
         "level",
         "offered/s",
@@ -287,11 +352,12 @@ def curve_section(load: LoadResult) -> Section | None:
 def capacity_lines(load: LoadResult) -> list[str]:
     cap = load.capacity
     lines = []
-    made = (
-        f"{fmt(cap.get('output_tokens_per_second'), 1)} output tokens/s"
-        if is_chat(load)
-        else f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s"
-    )
+    if is_chat(load):
+        made = f"{fmt(cap.get('output_tokens_per_second'), 1)} output tokens/s"
+    elif is_transcription(load):
+        made = f"{fmt(cap.get('audio_seconds_per_second'), 2)} input audio s/s transcribed"
+    else:
+        made = f"{fmt(cap.get('audio_seconds_per_second'), 2)} audio s/s"
     figures = f"(achieved {fmt(cap.get('rate'), 2)} req/s, {made})"
     if cap.get("slo"):
         if cap.get("level"):
@@ -318,8 +384,9 @@ def capacity_lines(load: LoadResult) -> list[str]:
         where = f" at {cost['level']}" if cost.get("level") else ""
         lines.append(
             f"cost{where}, {cost['per_hour']:g}/h: {_sig(cost['per_request'])} per request, "
-            f"{_sig(cost['per_audio_hour'])} per audio hour, "
-            f"{_money(cost['monthly_at_full_use'], 2)} per month at full use"
+            f"{_sig(cost['per_audio_hour'])} per audio hour"
+            + (" transcribed, " if is_transcription(load) else ", ")
+            + f"{_money(cost['monthly_at_full_use'], 2)} per month at full use"
             + (
                 f"; hardware pays off after {cost['break_even_month']:.1f} months"
                 if cost.get("break_even_month")
