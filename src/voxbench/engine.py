@@ -95,6 +95,16 @@ class Engine(Protocol):
     Optional, read when present: ``name``, ``input_kind``, ``output_kind``, ``sample_rate``,
     ``load()``, ``close()``, ``stream(input)``, ``synthesize_batch(inputs)``, ``synchronize()``,
     ``info()`` and the classmethod ``check()`` (see docs/engines.md).
+
+    A recogniser may also take live input: ``listen(blocks, sample_rate) -> Iterator[TextChunk]``
+    is handed an iterable of float32 mono blocks (typically 100 ms) that voxbench yields at the
+    real-time pace of a microphone; it feeds each block to its decoder as it arrives, yields
+    ``TextChunk(text, partial=True)`` whenever its running hypothesis changes, and once the
+    iterable is exhausted (the end of speech) yields the final ``TextChunk(text)``. The time from
+    the last block to that final is what the recogniser adds to a voice pipeline. With
+    ``listen`` an engine may declare ``input_sample_rate`` (an int, e.g. 16000): voxbench then
+    resamples the whole utterance to that rate once, before pacing, so the blocks arrive at the
+    engine's own rate (see :func:`can_listen`).
     """
 
     def synthesize(self, inp: Any) -> SynthesisResult: ...
@@ -147,6 +157,11 @@ class BaseEngine:
 def can_stream(engine: object) -> bool:
     """True when the engine implements ``stream`` (not the abstract placeholder)."""
     return callable(getattr(engine, "stream", None))
+
+
+def can_listen(engine: object) -> bool:
+    """True when the engine takes live input: ``listen(blocks, sample_rate)`` (see :class:`Engine`)."""
+    return callable(getattr(engine, "listen", None))
 
 
 # --- the one place where the friendly forms become Output and Chunk ------------------------------
@@ -235,8 +250,10 @@ class Adapted:
 
     ``load()``/``close()`` do nothing when the engine lacks them, ``synthesize`` and
     ``synthesize_batch`` answer :class:`Output`, ``stream`` (``None`` when the engine cannot
-    stream, so :func:`can_stream` tells) yields :class:`Chunk`; every other attribute (``name``,
-    ``sample_rate``, ``synchronize``...) is the engine's own.
+    stream, so :func:`can_stream` tells) yields :class:`Chunk`; ``listen`` (``None`` when the
+    engine takes no live input, so :func:`can_listen` tells) yields :class:`TextChunk`, and
+    ``input_sample_rate`` is the engine's (``None`` when it declares none); every other attribute
+    (``name``, ``sample_rate``, ``synchronize``...) is the engine's own.
     """
 
     def __init__(self, engine: object) -> None:
@@ -279,6 +296,50 @@ class Adapted:
         if not callable(inner):
             return None
         return lambda inp: _chunks(inner(inp), self.engine)
+
+    @property
+    def listen(
+        self,
+    ) -> Callable[[Iterable[np.ndarray], int], Iterator[TextChunk]] | None:
+        """``listen(blocks, sample_rate)`` yielding :class:`TextChunk`\\ s, or ``None`` when the
+        engine takes no live input."""
+        inner = getattr(self.engine, "listen", None)
+        if not callable(inner):
+            return None
+        return lambda blocks, rate: _heard(inner(blocks, rate))
+
+    @property
+    def input_sample_rate(self) -> int | None:
+        """The rate the engine wants ``listen``'s blocks at, or ``None`` when it declares none.
+
+        EngineFailed (one line) when it declares something that is not a positive int.
+        """
+        declared = getattr(self.engine, "input_sample_rate", None)
+        if declared is None:
+            return None
+        rate = _rate(declared)
+        if rate is None:
+            raise EngineFailed(
+                f"the engine's input_sample_rate is {declared!r}; it must be a positive int"
+            )
+        return rate
+
+
+def _heard(items: Iterable[object]) -> Iterator[TextChunk]:
+    """``listen()``'s items as :class:`TextChunk`\\ s (a ``str`` is one); others: EngineFailed."""
+    try:
+        for item in items:
+            if isinstance(item, TextChunk):
+                yield item
+            elif isinstance(item, str):
+                yield TextChunk(text=item)
+            else:
+                raise EngineFailed(f"listen() yielded {_kind(item)}; expected TextChunk or str")
+    finally:
+        # Closing this generator (the pipeline stopped early) must stop the engine's one as well.
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
 
 
 def _chunks(items: Iterable[object], engine: object) -> Iterator[Chunk | TextChunk]:

@@ -28,6 +28,7 @@ BUILTIN_ENGINES: dict[str, str] = {
     "whisper": "voxbench.engines.whisper:WhisperEngine",
     "pocketsphinx": "voxbench.engines.pocketsphinx:PocketSphinxEngine",
     "smollm2": "voxbench.engines.smollm2:SmolLM2Engine",
+    "echo": "voxbench.engines.echo:EchoEngine",
 }
 # Engines the default ``voxbench run`` (no --engine) measures: the text-to-speech and MIDI ones;
 # the others answer other inputs (speech, prompts) and are asked for by name.

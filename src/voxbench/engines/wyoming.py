@@ -17,6 +17,11 @@ before a run is planned).
   streams them, each a :class:`TextChunk`). wyoming-faster-whisper closes the connection after
   each transcript, so a call opens its own (a loopback connect costs ~0.1 ms of the call). The
   audio of a file is decoded and resampled once, on its first call (the cold one), and kept.
+- **Live input** (``listen(blocks, sample_rate)``, a voice pipeline's microphone): ``transcribe``
+  and ``audio-start``, then one ``audio-chunk`` per block as each arrives, ``audio-stop`` when the
+  blocks end, then the ``transcript`` (the final :class:`TextChunk`). A thread reads the server's
+  events meanwhile, so ``transcript-chunk``\\ s are yielded as partials (the text so far) between
+  blocks, or after ``audio-stop``, whenever the server sends them; ``input_sample_rate`` is 16 kHz.
 
 Plain sockets and the ``wyoming`` package's own event framing are used (no asyncio loop per call).
 """
@@ -24,8 +29,11 @@ Plain sockets and the ``wyoming`` package's own event framing are used (no async
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 from urllib.parse import urlsplit
@@ -86,6 +94,10 @@ class _Connection:
         return event
 
     def close(self) -> None:
+        # Shut down first: it wakes a thread blocked reading (listen's), which holds the reader's
+        # lock that closing the reader would wait for.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         for stream in (self.reader, self.writer):
             with contextlib.suppress(OSError):
                 stream.close()
@@ -123,6 +135,68 @@ def _kinds(info: dict[str, Any], url: str) -> tuple[InputKind, OutputKind]:
     )
 
 
+class _Replies:
+    """The server's events, read by a thread so that ``listen`` takes them between blocks.
+
+    Its connection has no socket timeout (a reader idle for a long utterance must not time out);
+    the wait for the transcript after ``audio-stop`` is bounded by :meth:`next` instead.
+    """
+
+    def __init__(self, conn: _Connection) -> None:
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._read, args=(conn,), name="wyoming-listen", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, conn: _Connection) -> None:
+        while True:
+            try:
+                event = conn.receive()
+            except Exception as exc:  # closed, an error event, a bad frame: raised in the caller
+                self._events.put(exc)
+                return
+            self._events.put(event)
+            if event.type == "transcript":
+                return
+
+    def ready(self) -> Iterator[Any]:
+        """The events that have arrived, without waiting for more."""
+        while True:
+            try:
+                item = self._events.get_nowait()
+            except queue.Empty:
+                return
+            yield _raised(item)
+
+    def next(self, timeout_s: float) -> Any:
+        """The next event, waiting up to ``timeout_s``; None when none came."""
+        try:
+            item = self._events.get(timeout=max(timeout_s, 0.0))
+        except queue.Empty:
+            return None
+        return _raised(item)
+
+    def join(self) -> None:
+        """Wait (briefly) for the reading thread, once its connection is closed."""
+        self._thread.join(timeout=1.0)
+
+
+def _raised(item: Any) -> Any:
+    if isinstance(item, EngineFailed):
+        raise item
+    if isinstance(item, Exception):
+        raise EngineFailed(f"the Wyoming server failed mid-call: {item}") from None
+    return item
+
+
+def _to_pcm(audio: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as 16-bit little-endian PCM (clipped, truncated)."""
+    import numpy as np
+
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
 def _pcm_to_float(pcm: bytes, width: int, channels: int) -> np.ndarray:
     import numpy as np
 
@@ -143,6 +217,7 @@ class WyomingEngine(BaseEngine):
     output_kind: ClassVar[OutputKind] = "audio"
     description: ClassVar[str] = "a Wyoming protocol server (TTS or ASR), wyoming://host:port"
     default_workloads: ClassVar[tuple[str, ...]] = ()
+    input_sample_rate: ClassVar[int] = STT_RATE  # listen()'s blocks (the server may convert)
 
     def __init__(
         self,
@@ -345,6 +420,61 @@ class WyomingEngine(BaseEngine):
         finally:
             conn.close()
 
+    def listen(self, blocks: Iterable[np.ndarray], sample_rate: int) -> Iterator[TextChunk]:
+        """Live input to an ASR server: one ``audio-chunk`` per block as it arrives, partials from
+        ``transcript-chunk``\\ s, the final transcript after the blocks end (module docstring).
+
+        A server that sends its ``transcript`` before the blocks end (its own end-of-speech
+        detection) ends the call there: that is its final.
+        """
+        from wyoming.asr import Transcribe
+        from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+        models = self._program().get("models") or [{}]  # EngineFailed before load()
+        if self.output_kind != "text":
+            raise EngineFailed(f"listen() needs a Wyoming ASR server; {self.url} speaks (TTS)")
+        rate = int(sample_rate)
+        if rate <= 0:
+            raise EngineFailed(f"listen() needs a positive sample rate, not {sample_rate!r}")
+        try:
+            conn = _Connection(self.host, self.port, self.timeout_s)
+            conn.sock.settimeout(None)  # the reader waits through the speech; see _Replies
+        except OSError as exc:
+            raise EngineFailed(f"cannot reach the Wyoming server at {self.url}: {exc}") from None
+        replies = _Replies(conn)
+        fmt = {"rate": rate, "width": 2, "channels": 1}
+        heard = _Heard()
+        try:
+            conn.send(
+                Transcribe(name=models[0].get("name"), language=self.language),
+                AudioStart(timestamp=0, **fmt),
+            )
+            samples = 0
+            for block in blocks:
+                pcm = _to_pcm(_mono(block))
+                if pcm:
+                    conn.send(AudioChunk(audio=pcm, timestamp=samples * 1000 // rate, **fmt))
+                    samples += len(pcm) // 2
+                for event in replies.ready():
+                    yield from heard.take(event)
+                if heard.final is not None:
+                    return
+            conn.send(AudioStop(timestamp=samples * 1000 // rate))
+            deadline = time.monotonic() + self.timeout_s
+            while heard.final is None:
+                event = replies.next(deadline - time.monotonic())
+                if event is None:
+                    raise EngineFailed(
+                        f"the Wyoming server at {self.url} sent no transcript within "
+                        f"{self.timeout_s:g} s of audio-stop"
+                    )
+                yield from heard.take(event)
+        except OSError as exc:
+            raise EngineFailed(f"the Wyoming server at {self.url} failed mid-call: {exc}") from None
+        finally:
+            conn.close()
+            replies.join()
+
     def _audio(self, path: Path) -> tuple[bytes, float]:
         """The file as 16 kHz int16 mono little-endian PCM and its duration, decoded once."""
         key = str(path)
@@ -364,8 +494,7 @@ class WyomingEngine(BaseEngine):
 
                 g = gcd(int(rate), STT_RATE)
                 mono = resample_poly(mono, STT_RATE // g, int(rate) // g).astype(np.float32)
-            pcm = (np.clip(mono, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-            self._pcm[key] = (pcm, len(mono) / STT_RATE)
+            self._pcm[key] = (_to_pcm(mono), len(mono) / STT_RATE)
         return self._pcm[key]
 
     def info(self) -> dict[str, Any]:
@@ -394,3 +523,37 @@ class WyomingEngine(BaseEngine):
 
 def _text_of(piece: TextChunk) -> str:
     return piece.text
+
+
+def _mono(block: Any) -> np.ndarray:
+    import numpy as np
+
+    audio = np.asarray(block, dtype=np.float32)
+    if audio.ndim != 1:
+        raise EngineFailed(
+            f"wyoming listen() got a block of shape {audio.shape}; expected mono (one dimension)"
+        )
+    return audio
+
+
+class _Heard:
+    """``listen``'s running text: ``transcript-chunk`` pieces joined, then the ``transcript``."""
+
+    def __init__(self) -> None:
+        self.running = ""
+        self.shown = ""
+        self.final: str | None = None
+
+    def take(self, event: Any) -> Iterator[TextChunk]:
+        """The chunk(s) one server event gives: a partial when the text so far changed, or the
+        final; other events (``transcript-start``, ``transcript-stop``) give none."""
+        if event.type == "transcript-chunk":
+            self.running += str(event.data.get("text", ""))
+            text = self.running.strip()
+            if text and text != self.shown:
+                self.shown = text
+                yield TextChunk(text=text, partial=True)
+        elif event.type == "transcript":
+            # whisper's leading space is not part of the words
+            self.final = str(event.data.get("text", "")).strip()
+            yield TextChunk(text=self.final)

@@ -1,4 +1,5 @@
-"""Workloads: the built-in text corpus, generated piano pieces and singing, and the user's files."""
+"""Workloads: the built-in text corpus, generated piano pieces and singing, spoken corpora and
+assistant requests, LLM prompts, and the user's files."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ __all__ = ["Workload", "WorkloadItem", "builtin_workloads", "resolve_workload"]
 
 def builtin_workloads() -> dict[str, str]:
     """Name → description of every built-in workload."""
+    from voxbench.workloads.assistant import ASSISTANT_DESCRIPTIONS
     from voxbench.workloads.midi import BUILTIN_MIDI_DESCRIPTIONS
     from voxbench.workloads.prompts import PROMPT_DESCRIPTIONS
     from voxbench.workloads.singing import BUILTIN_SINGING_DESCRIPTIONS
@@ -23,6 +25,7 @@ def builtin_workloads() -> dict[str, str]:
         **BUILTIN_MIDI_DESCRIPTIONS,
         **BUILTIN_SINGING_DESCRIPTIONS,
         **SPOKEN_DESCRIPTIONS,
+        **ASSISTANT_DESCRIPTIONS,
         **PROMPT_DESCRIPTIONS,
     }
 
@@ -47,6 +50,10 @@ def resolve_workload(ref: str) -> Workload:
 
     if ref in SPOKEN_DESCRIPTIONS:
         return spoken_workload(ref)
+    from voxbench.workloads.assistant import ASSISTANT, assistant_workload
+
+    if ref in ASSISTANT:
+        return assistant_workload(ref)
     from voxbench.workloads.prompts import PROMPT_DESCRIPTIONS, prompt_workload
 
     if ref in PROMPT_DESCRIPTIONS:

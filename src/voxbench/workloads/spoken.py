@@ -4,7 +4,8 @@
 read by piper (en_US "joe"); ``spoken-<size>-espeak`` by espeak-ng (``en-us``) and
 ``spoken-<size>-flite`` by flite (``slt``). Each item is a WAV file, its ``text`` the transcript
 the recogniser is scored against (the reference), with ``meta``: ``duration_s``, ``speaker`` (the
-TTS) and ``generated_by`` (program, version and settings).
+TTS) and ``generated_by`` (program, version and settings). :func:`spoken_item` makes one such item
+from any text (the assistant requests, ``workloads/assistant.py``, are made with it).
 
 The speech is generated once and cached under ``$VOXBENCH_CACHE/spoken/<tts>/`` (else
 ``~/.cache/voxbench/spoken/<tts>/``), named by a SHA-256 of the TTS, its version and settings and
@@ -163,25 +164,28 @@ def spoken_file(text: str, tts: str) -> Path:
     return path
 
 
+def spoken_item(item_id: str, text: str, tts: str, **extra: object) -> WorkloadItem:
+    """``text`` spoken by ``tts`` as an audio item: the cached WAV, ``text`` as its reference
+    transcript, and ``meta`` (duration, rate, speaker, voice, generator, then ``extra``)."""
+    import soundfile as sf
+
+    path = spoken_file(text, tts)
+    info = sf.info(str(path))
+    meta = {
+        "duration_s": info.frames / info.samplerate,
+        "sample_rate": int(info.samplerate),
+        "speaker": tts,
+        "voice": VOICES[tts],
+        "generated_by": generator(tts),
+        **extra,
+    }
+    return WorkloadItem(id=item_id, kind="audio", text=text, path=path, meta=meta)
+
+
 def spoken_workload(name: str) -> Workload:
     """One of :data:`SPOKEN` as an audio :class:`Workload` (speech generated into the cache)."""
     if name not in SPOKEN:
         raise ConfigError(f"unknown spoken workload {name!r} (known: {', '.join(SPOKEN)})")
-    import soundfile as sf
-
     size, tts = SPOKEN[name]
-    items = []
-    for item_id, text in CORPUS[size].items():
-        path = spoken_file(text, tts)
-        info = sf.info(str(path))
-        meta = {
-            "duration_s": info.frames / info.samplerate,
-            "sample_rate": int(info.samplerate),
-            "speaker": tts,
-            "voice": VOICES[tts],
-            "generated_by": generator(tts),
-        }
-        items.append(WorkloadItem(id=item_id, kind="audio", text=text, path=path, meta=meta))
-    return Workload(
-        name=name, kind="audio", items=tuple(items), description=SPOKEN_DESCRIPTIONS[name]
-    )
+    items = tuple(spoken_item(item_id, text, tts) for item_id, text in CORPUS[size].items())
+    return Workload(name=name, kind="audio", items=items, description=SPOKEN_DESCRIPTIONS[name])
