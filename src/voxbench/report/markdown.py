@@ -25,6 +25,7 @@ from voxbench.report.format import (
 )
 from voxbench.report.load import load_sections
 from voxbench.report.micro import render_micro_markdown
+from voxbench.report.pipeline import render_pipeline_markdown
 from voxbench.report.quality import quality_sections
 from voxbench.results.document import Case, ResultDocument
 from voxbench.results.skips import skip_text
@@ -137,6 +138,8 @@ def render_markdown(doc: ResultDocument) -> str:
     """The whole report as Markdown."""
     if doc.scenario == "micro":
         return render_micro_markdown(doc)
+    if doc.scenario == "pipeline":
+        return render_pipeline_markdown(doc)
     if doc.scenario == "load" and doc.load is not None:
         lines = [f"# voxbench load {doc.run_id}", "", *environment_lines(doc)]
         for section in load_sections(doc.load):

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -20,30 +19,15 @@ from pydantic import (
 )
 
 from voxbench.errors import ConfigError
+from voxbench.results.model_base import MODEL_CONFIG, Summary
+from voxbench.results.pipeline_doc import PipelineCase, PipelineResult
 from voxbench.results.validity import Validity
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Summary(_Model):
-    """A distribution of raw samples (milliseconds unless the field name says otherwise)."""
-
-    n: int
-    min: float
-    median: float
-    mean: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-    stdev: float
-    ci95: tuple[float, float] | None = Field(
-        None, description="percentile-bootstrap 95% confidence interval of the median"
-    )
+    model_config = MODEL_CONFIG
 
 
 class ColdStart(_Model):
@@ -223,6 +207,9 @@ class Case(_Model):
         "max_abs_error, max_rel_error, loops_per_sample",
     )
     samples: Samples = Samples()
+    pipeline: PipelineCase | None = Field(
+        None, description="scenario pipeline: the chain's figures for this prompt and mode"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -389,7 +376,8 @@ class LevelSamples(_LevelPart):
 class LoadLevel(_LevelPart):
     """One load level of ``voxbench load`` (docs/results-schema.md). Rates are per second;
     latency, ttfa and ttfb count from each request's *intended* send time, so queueing is in
-    them; lag is how late the generator sent (sent − intended); rtf is wall / audio per stream."""
+    them; lag is how late the generator sent (sent − intended); rtf is wall / audio per stream
+    (a transcription target's: latency / input audio per request)."""
 
     label: str
     kind: Literal["rate", "concurrency"]
@@ -402,7 +390,11 @@ class LoadLevel(_LevelPart):
     achieved_rate: float | None = Field(
         None, description="successful responses completed in the window, per second"
     )
-    audio_seconds_per_second: float | None = None
+    audio_seconds_per_second: float | None = Field(
+        None,
+        description="audio seconds of the successes completed in the window, per second: made "
+        "(speech), or for a transcription target the input audio transcribed (its RTFx under load)",
+    )
     in_flight_mean: float | None = Field(None, description="mean requests in flight")
     window_s: float | None = Field(
         None, description="the measured sending window the rates are over (n × mean gap)"
@@ -434,6 +426,15 @@ class LoadLevel(_LevelPart):
     )
     tokens_source: Literal["usage", "counted"] | None = Field(
         None, description="usage: the server's own token counts; counted: streamed pieces"
+    )
+    wer: float | None = Field(
+        None,
+        description="transcription: corpus word error rate of the measured successes' "
+        "transcripts against their items' references (errors summed over reference words)",
+    )
+    cer: float | None = Field(None, description="transcription: corpus character error rate")
+    wer_requests: int | None = Field(
+        None, description="transcription: the measured successes wer and cer are over"
     )
     pcm_sample_rate: int | None = Field(None, description="Hz raw PCM answers were read at")
     pcm_sample_rate_source: Literal["header", "option", "default"] | None = Field(
@@ -484,7 +485,7 @@ class QualitySettings(_Model):
 
 class ResultDocument(_Model):
     schema_version: str = SCHEMA_VERSION
-    scenario: Literal["single", "load", "micro"] = "single"
+    scenario: Literal["single", "load", "micro", "pipeline"] = "single"
     run_id: str
     created_at: str
     finished_at: str | None = None
@@ -497,6 +498,9 @@ class ResultDocument(_Model):
         default=[], description="engines or cases not run, each with the reason"
     )
     load: LoadResult | None = None
+    pipeline: PipelineResult | None = Field(
+        None, description="a voice-assistant pipeline run (voxbench pipeline)"
+    )
     quality: QualitySettings | None = Field(
         None, description="how quality was evaluated (voxbench run --quality, voxbench quality)"
     )

@@ -120,6 +120,26 @@ def _p50(p: Percentiles | None) -> float | None:
     return p.p50 if p else None
 
 
+def _llm_ran(c: Case) -> bool:
+    """False for a pipeline case whose LLM stage is ``echo``: its token figures are no model's."""
+    return c.pipeline is None or not c.pipeline.llm_is_echo
+
+
+def _ttft_samples(c: Case) -> list[float]:
+    """Per-call time to the first text piece. A pipeline case keeps its LLM's apart: its
+    ``samples.ttfa_ms`` are the first *audible* answer, not the first token."""
+    if c.pipeline is not None:
+        return list(c.pipeline.samples.get("llm_ttft_ms", [])) if _llm_ran(c) else []
+    return list(c.samples.ttfa_ms) if c.ttft_ms else []
+
+
+def _tokens_per_second_samples(c: Case) -> list[float]:
+    """Per-call decode rate (a pipeline case: per conversation, from its own samples)."""
+    if c.pipeline is not None:
+        return list(c.pipeline.samples.get("tokens_per_second", [])) if _llm_ran(c) else []
+    return list(c.samples.tokens_per_second)
+
+
 def _rtf_samples(c: Case) -> list[float]:
     """Per-iteration wall / audio time, where every measured iteration produced audio."""
     s = c.samples
@@ -234,9 +254,9 @@ CATALOGUE: tuple[Metric, ...] = (
         higher_is_better=False,
         description="median time to the first text piece of a streamed text answer (an LLM's "
         "first token, a recogniser's first partial result)",
-        case=lambda c: _median(c.ttft_ms),
-        case_ci=lambda c: _ci(c.ttft_ms),
-        case_samples=lambda c: list(c.samples.ttfa_ms) if c.ttft_ms else [],
+        case=lambda c: _median(c.ttft_ms) if _llm_ran(c) else None,
+        case_ci=lambda c: _ci(c.ttft_ms) if _llm_ran(c) else None,
+        case_samples=_ttft_samples,
         level=lambda lv: _p50(lv.ttft_ms),
         level_samples=lambda lv: list(lv.samples.ttft_ms),
         compare="gate",
@@ -251,8 +271,8 @@ CATALOGUE: tuple[Metric, ...] = (
         higher_is_better=True,
         description="median decode rate of a text-generating call: tokens after the first / time "
         "after the first token (not streamed: tokens / wall time); a load level's median",
-        case=lambda c: c.tokens_per_second,
-        case_samples=lambda c: list(c.samples.tokens_per_second),
+        case=lambda c: c.tokens_per_second if _llm_ran(c) else None,
+        case_samples=_tokens_per_second_samples,
         level=lambda lv: _p50(lv.tokens_per_second),
         level_samples=lambda lv: list(lv.samples.tokens_per_second),
         compare="gate",

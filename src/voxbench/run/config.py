@@ -17,6 +17,12 @@ Example::
     [[engine]]
     ref = "cmd:espeak-ng -w {out} {text}"
 
+    [pipeline]               # voxbench pipeline
+    stt = "whisper"
+    llm = "smollm2"
+    tts = "piper"
+    targets = ["first_audio_ms<=1500"]
+
 Command-line options override the file's values.
 """
 
@@ -41,6 +47,24 @@ class EngineEntry(BaseModel):
     params: dict[str, list[Scalar]] = {}
 
 
+class PipelineTable(BaseModel):
+    """``[pipeline]``: a voice-assistant chain for ``voxbench pipeline`` (options override it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stt: str | None = None
+    llm: str | None = None
+    tts: str | None = None
+    stt_args: dict[str, Any] = {}
+    llm_args: dict[str, Any] = {}
+    tts_args: dict[str, Any] = {}
+    workload: str | None = None
+    modes: list[Literal["sequential", "streaming"]] | None = None
+    iterations: int | None = Field(None, ge=1)
+    warmup: int | None = Field(None, ge=0)
+    targets: list[str] = []
+
+
 class ConfigFile(BaseModel):
     """The keys a voxbench.toml may hold; unknown keys are errors, not silently ignored."""
 
@@ -62,6 +86,7 @@ class ConfigFile(BaseModel):
     targets: dict[str, Any] = {}
     quality: bool | None = None
     metrics: list[str] | None = None
+    pipeline: PipelineTable | None = None
 
     @field_validator("params", mode="before")
     @classmethod

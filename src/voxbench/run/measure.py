@@ -209,7 +209,7 @@ def _stream_into(
     if not callable(stream):
         raise EngineFailed("the engine has no stream() to call")
     last = t0
-    text = _TextStream()
+    text = TextStream()
     for item in stream(payload):
         now = time.perf_counter_ns()
         chunk = as_chunk(item, engine)
@@ -243,7 +243,7 @@ def _stream_into(
         rec.input_tokens = text.input_tokens
 
 
-class _TextStream:
+class TextStream:
     """The text of one streamed answer: deltas appended, a recogniser's partials replaced.
 
     Output tokens: the engine's own total (``usage_tokens``) when it sends one, else the sum of the

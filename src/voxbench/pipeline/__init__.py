@@ -1,0 +1,1 @@
+"""Voice-assistant chains, STT → LLM → TTS, sequential and streaming (``voxbench pipeline``)."""
