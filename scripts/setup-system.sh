@@ -17,6 +17,9 @@ if [ "$profile" = test ]; then
   # benchmarks/loadgen.py's endpoint and reference tool; any nginx flavour will do
   command -v nginx >/dev/null 2>&1 || packages+=(nginx)
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+  # the browser tests of the HTML reports: Playwright drives Debian's Chromium (`playwright
+  # install` downloads its own, which an offline machine cannot)
+  packages+=(chromium chromium-headless-shell)
   # the quality extra compiles pesq and pysptk from source: a C compiler and Python's headers
   command -v gcc >/dev/null 2>&1 || packages+=(gcc)
 elif [ "$profile" != demo ]; then

@@ -29,6 +29,9 @@ from voxbench.report import write_report
 from voxbench.results.folder import RunFolder
 
 if TYPE_CHECKING:
+    from voxbench.analysis.aggregate import Aggregate
+    from voxbench.analysis.compare import Comparison
+    from voxbench.analysis.history import History
     from voxbench.load.run import LoadRequest
     from voxbench.load.schedule import Level
     from voxbench.micro.runner import MicroCase, MicroPlan, MicroRequest
@@ -238,3 +241,108 @@ def describe_engines() -> list[dict[str, Any]]:
     from voxbench.engines.registry import describe, known_engines
 
     return [describe(name) for name in known_engines()]
+
+
+# -- HTML reports -----------------------------------------------------------------------------
+
+
+def check_html() -> None:
+    """Fail in one line before measuring when ``--html`` cannot be written here (no
+    matplotlib: the message says how to install it)."""
+    from voxbench.report.html import require_plotting
+
+    require_plotting()
+
+
+def write_html_report(doc: ResultDocument, run_dir: Path, *, embed_audio: bool = False) -> Path:
+    """``--html``: write ``report.html`` beside report.md, from the document (audio linked as
+    ``audio/…``, or embedded with ``embed_audio``); returns its path."""
+    from voxbench.report.html import write_html
+
+    return write_html(doc, run_dir, embed_audio=embed_audio)
+
+
+def _html_target(path: Path) -> Path:
+    if path.is_dir():
+        raise ConfigError(
+            f"--html: {path} is a folder; name the page to write, e.g. {path}/report.html"
+        )
+    if not path.resolve().parent.is_dir():
+        raise ConfigError(f"--html: folder {path.parent} does not exist")
+    return path
+
+
+def check_html_target(path: Path) -> None:
+    """The checks :func:`write_compare_html` and the others make on ``--html FILE``, for
+    callers that check before the work (a missing folder fails at once)."""
+    check_html()
+    _html_target(path)
+
+
+def _run_folder_of(doc: ResultDocument, label: str, store: str | None) -> Path | None:
+    """Where a compared run's audio is: the folder it was read from, else the folder the store
+    recorded as its source; None when neither exists."""
+    folder = Path(label)
+    if folder.is_dir():
+        return folder
+    from voxbench.errors import VoxbenchError
+    from voxbench.results.store import open_store, resolve_url
+
+    url = resolve_url(store)
+    if url is None or ("://" not in url and not Path(url).exists()):
+        return None
+    try:
+        with open_store(store) as s:
+            source = next((i.source for i in s.runs() if i.run_id == doc.run_id), None)
+    except VoxbenchError:
+        return None
+    return Path(source) if source and Path(source).is_dir() else None
+
+
+def write_compare_html(
+    cmp: Comparison,
+    base: tuple[ResultDocument, str],
+    candidate: tuple[ResultDocument, str],
+    path: Path,
+    *,
+    embed_audio: bool = False,
+    store: str | None = None,
+) -> Path:
+    """``voxbench compare --html FILE``: the comparison as a page, with the base and candidate
+    audio of each case side by side (``base``/``candidate``: a document and the label
+    :func:`~voxbench.results.store.io.resolve_run` gave it)."""
+    from voxbench.report.html_results import RunAudio, render_compare_html
+
+    check_html()
+    sides = [RunAudio(doc, _run_folder_of(doc, label, store)) for doc, label in (base, candidate)]
+    text = render_compare_html(
+        cmp, base=sides[0], candidate=sides[1], page_dir=_html_target(path).parent,
+        embed_audio=embed_audio,
+    )  # fmt: skip
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_aggregate_html(agg: Aggregate, path: Path) -> Path:
+    """``voxbench aggregate --html FILE``: machines side by side as a page."""
+    from voxbench.report.html import render_aggregate_html
+
+    check_html()
+    _html_target(path).write_text(render_aggregate_html(agg), encoding="utf-8")
+    return path
+
+
+def write_history_html(hist: History, path: Path) -> Path:
+    """``voxbench history --html FILE``: the metric over commits as a page."""
+    from voxbench.report.html import render_history_html
+
+    check_html()
+    _html_target(path).write_text(render_history_html(hist), encoding="utf-8")
+    return path
+
+
+def build_site(store: str | None, out: Path) -> Path:
+    """``voxbench site -o DIR``: a static site over the whole store; returns its index page."""
+    from voxbench.report.site import build_site as build
+
+    return build(store, out)

@@ -29,6 +29,7 @@ def store(tmp_path_factory, real_doc):  # type: ignore[no-untyped-def]
 
 
 def test_history_table_svg_and_json(store, real_doc, tmp_path):
+    pytest.importorskip("matplotlib")
     case = real_doc.cases[0].id
     svg_path, json_path = tmp_path / "h.svg", tmp_path / "h.json"
     proc = voxbench(
@@ -42,7 +43,10 @@ def test_history_table_svg_and_json(store, real_doc, tmp_path):
     assert len(hist["points"]) == 10
     [cp] = hist["change_points"]
     assert cp["run_id"] == "run6" and cp["change"] == pytest.approx(0.25, abs=1e-6)
-    ET.fromstring(svg_path.read_text())
+    root = ET.fromstring(svg_path.read_text())  # matplotlib's SVG, well-formed
+    ids = [el.get("id", "") for el in root.iter()]
+    assert sum(i.endswith("-change-0-0") for i in ids) == 1  # the one change point, marked
+    assert "+25.0% regressed" in svg_path.read_text()
 
 
 def test_history_of_every_case_of_a_workload(store, real_doc):

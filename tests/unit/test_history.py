@@ -1,4 +1,4 @@
-"""history: change-point detection, the sparkline, the SVG, and the series read from a store."""
+"""history: change-point detection, the sparkline, the plot, and the series read from a store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from support.result_docs import make_case, make_doc, noise
-from voxbench.analysis.history import build_history, detect_changes, rich_tables, sparkline, svg
+from voxbench.analysis.history import build_history, detect_changes, rich_tables, sparkline
 from voxbench.errors import ConfigError
 from voxbench.results.store import open_store
 
@@ -78,12 +78,6 @@ def test_history_from_the_store_marks_the_step(stored_history):
     [cp] = case.change_points
     assert cp["run_id"] == "run06" and cp["git_commit"].startswith("06")
     assert cp["change"] == pytest.approx(0.10, abs=0.02)
-    text = svg(hist)
-    root = ET.fromstring(text)  # well-formed
-    ns = "{http://www.w3.org/2000/svg}"
-    assert len(root.findall(f"{ns}circle")) == 12
-    assert len(root.findall(f"{ns}line")) == 1  # the change point
-    assert "+10" in text
     from rich.console import Console
 
     console = Console(record=True, width=200)
@@ -92,6 +86,17 @@ def test_history_from_the_store_marks_the_step(stored_history):
     out = console.export_text()
     assert "run11" in out and "run06" not in out  # the last 5 rows only
     assert "|" in out  # the sparkline marks the step
+    pytest.importorskip("matplotlib")
+    from voxbench.report.plots import history_plot
+
+    text = history_plot(hist)
+    assert text is not None
+    root = ET.fromstring(text)  # well-formed
+    ids = [el.get("id", "") for el in root.iter()]
+    [series] = [el for el in root.iter() if el.get("id", "").endswith("-series-0")]
+    assert len([el for el in series.iter() if el.tag.endswith("use")]) == 12  # a dot per run
+    assert sum(i.endswith("-change-0-0") for i in ids) == 1  # its one change point
+    assert "+10" in text and "regressed" in text  # latency up: a regression
 
 
 def test_history_errors(stored_history):

@@ -22,13 +22,12 @@ worker or in-process), so runs of one case on two machines, or in two modes, are
 (a difference between machines would read as a change point). ``all_machines`` / ``all_modes``
 merge them on request.
 
-The plot: a Unicode sparkline in the terminal, and an SVG written with plain string templates
-(no plotting library).
+The plot: a Unicode sparkline in the terminal; the SVG (``voxbench history --svg``) is drawn by
+matplotlib in ``voxbench.report.plots.history_plot``.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -282,72 +281,3 @@ def rich_tables(hist: History, last: int | None = None) -> list[Any]:
 
 def _higher_is_better(metric: str) -> bool:
     return METRICS[metric].higher_is_better
-
-
-def svg(hist: History, width: int = 760, panel_height: int = 220) -> str:
-    """The history as a standalone SVG: one panel per case, the values as a line with dots,
-    change points as dashed red lines labelled with the shift."""
-    pad_l, pad_r, pad_t, pad_b = 70, 20, 34, 36
-    h = panel_height * len(hist.cases)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
-        f'viewBox="0 0 {width} {h}" font-family="sans-serif" font-size="11">',
-        f'<rect width="{width}" height="{h}" fill="white"/>',
-    ]
-    unit = f" ({hist.unit})" if hist.unit else ""
-    for k, ch in enumerate(hist.cases):
-        y0 = k * panel_height
-        vals = ch.values
-        lo, hi = min(vals), max(vals)
-        if hi == lo:
-            lo, hi = lo * 0.95 - 1e-9, hi * 1.05 + 1e-9
-        span = hi - lo
-        lo, hi = lo - 0.1 * span, hi + 0.1 * span
-        pw = width - pad_l - pad_r
-        ph = panel_height - pad_t - pad_b
-
-        def px(i: int, n: int = len(vals), pw: float = pw) -> float:
-            return pad_l + (pw / 2 if n == 1 else pw * i / (n - 1))
-
-        def py(v: float, y0: float = y0, lo: float = lo, hi: float = hi, ph: float = ph) -> float:
-            return y0 + pad_t + ph * (1 - (v - lo) / (hi - lo))
-
-        title = html.escape(f"{ch.label} · {hist.metric}{unit}")
-        parts.append(f'<text x="{pad_l}" y="{y0 + 18}" font-size="13">{title}</text>')
-        parts.append(
-            f'<rect x="{pad_l}" y="{y0 + pad_t}" width="{pw}" height="{ph}" '
-            'fill="none" stroke="#999"/>'
-        )
-        for v in sorted({min(vals), max(vals)}):
-            parts.append(
-                f'<text x="{pad_l - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>'
-            )
-        first, last = ch.points[0]["created_at"], ch.points[-1]["created_at"]
-        width_chars = 10 if first[:10] != last[:10] else 16  # one day: show the times
-        for i in sorted({0, len(vals) - 1}):
-            label = html.escape(ch.points[i]["created_at"][:width_chars].replace("T", " "))
-            parts.append(
-                f'<text x="{px(i):.1f}" y="{y0 + panel_height - 14}" text-anchor="middle">'
-                f"{label}</text>"
-            )
-        for cp in ch.change_points:
-            x = (px(cp["index"] - 1) + px(cp["index"])) / 2
-            parts.append(
-                f'<line x1="{x:.1f}" y1="{y0 + pad_t}" x2="{x:.1f}" y2="{y0 + pad_t + ph}" '
-                'stroke="#d62728" stroke-dasharray="4 3"/>'
-            )
-            if cp["change"] is not None:
-                parts.append(
-                    f'<text x="{x + 4:.1f}" y="{y0 + pad_t + 12}" fill="#d62728">'
-                    f"{cp['change'] * 100:+.1f}%</text>"
-                )
-        pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(vals))
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
-        for i, (v, p) in enumerate(zip(vals, ch.points, strict=True)):
-            tip = html.escape(f"{p['run_id']} {(p['git_commit'] or '')[:10]}: {_fmt(v)}")
-            parts.append(
-                f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="2.5" fill="#1f77b4">'
-                f"<title>{tip}</title></circle>"
-            )
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"

@@ -2,7 +2,7 @@
 the entry point that turns every expected failure into one line and an exit status.
 
 Commands live by what they do: :mod:`.measure` (run, micro, quality), :mod:`.load` (serve, load), :mod:`.pipeline` (pipeline),
-:mod:`.info` (engines, workloads, report), :mod:`.results` (store, compare, history,
+:mod:`.info` (engines, workloads, report, site), :mod:`.results` (store, compare, history,
 aggregate, export). Only typer is imported at start-up; each command loads the library inside.
 """
 
@@ -55,6 +55,7 @@ app.command()(info.engines)
 app.command()(info.workloads)
 app.command()(info.report)
 app.command()(measure.quality)
+app.command()(info.site)
 results.register(app)
 
 

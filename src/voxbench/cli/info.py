@@ -1,4 +1,5 @@
-"""Commands that look without measuring: ``engines``, ``workloads`` and ``report``."""
+"""Commands that look without measuring: ``engines``, ``workloads``, ``report`` and ``site``;
+and the ``--html`` / ``--embed-audio`` options the measuring commands share."""
 
 from __future__ import annotations
 
@@ -6,6 +7,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from voxbench.cli.common import StoreOption
+
+HtmlOption = Annotated[
+    bool,
+    typer.Option("--html", help="Also write report.html: plots, tables, a listen gallery."),
+]
+EmbedAudioOption = Annotated[
+    bool,
+    typer.Option(
+        "--embed-audio",
+        help="Embed the audio in the HTML page (one file to share) instead of linking audio/ "
+        "(implies --html).",
+    ),
+]
+HtmlFileOption = Annotated[
+    Path | None,
+    typer.Option("--html", help="Also write the result as a self-contained HTML page here."),
+]
 
 
 def engines(
@@ -55,11 +75,30 @@ def workloads() -> None:
 
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
+    html: HtmlOption = False,
+    embed_audio: EmbedAudioOption = False,
 ) -> None:
-    """Re-render report.md from a run's results.json and print it."""
+    """Re-render report.md (and with --html report.html) from a run's results.json; print
+    report.md."""
+    from voxbench import api
     from voxbench.report import write_report
     from voxbench.results.folder import RunFolder
 
+    if html or embed_audio:
+        api.check_html()
     folder = RunFolder.open(run_dir)
     path = write_report(folder.doc, folder.report_path)
     typer.echo(path.read_text(encoding="utf-8"), nl=False)
+    if html or embed_audio:
+        page = api.write_html_report(folder.doc, folder.path, embed_audio=embed_audio)
+        typer.echo(f"html: {page}", err=True)
+
+
+def site(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the site to.")],
+    store: StoreOption = None,
+) -> None:
+    """A static HTML site over the whole store: engines, machines, workloads, trends, audio."""
+    from voxbench import api
+
+    typer.echo(str(api.build_site(store, output)))

@@ -22,6 +22,7 @@ from voxbench.cli.common import (
     progress_bar,
     write_outputs,
 )
+from voxbench.cli.info import EmbedAudioOption, HtmlOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -195,6 +196,8 @@ def load(
     machine_id: Annotated[str | None, typer.Option(help="Name of this machine.")] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    html: HtmlOption = False,
+    embed_audio: EmbedAudioOption = False,
 ) -> None:
     """Load-test a speech, transcription or chat endpoint: open-loop rates or closed-loop
     concurrency, per-level percentiles (chat: time to first token, inter-token latency, tokens/s;
@@ -241,6 +244,8 @@ def load(
         argv=sys.argv[1:],
     )
     check_json_out(json_out)
+    if html or embed_audio:
+        api.check_html()
     with reserved_stdout(json_out == "-") as data:
         out = console()
         with progress_bar(out) as bar:
@@ -253,6 +258,9 @@ def load(
 
             outcome = api.load_test(request, store=store, record=not no_store, progress=progress)
         _print_load(outcome, json_out, out, data)
+        if html or embed_audio:
+            page = api.write_html_report(outcome.doc, outcome.path, embed_audio=embed_audio)
+            out.print(f"html:    {page}")
     assert outcome.doc.load is not None
     failed = failures(outcome.doc.load)
     for line in failed:

@@ -28,6 +28,7 @@ from voxbench.cli.common import (
     split,
     write_outputs,
 )
+from voxbench.cli.info import EmbedAudioOption, HtmlOption
 from voxbench.run.settings import DEFAULT_OUTPUT, Settings
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ def run(
     target: TargetOption = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    html: HtmlOption = False,
+    embed_audio: EmbedAudioOption = False,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench import api
@@ -177,6 +180,8 @@ def run(
     judge = api.quality_plan(config, quality, metric, target, jobs=jobs)
     api.check_benchmark(request, judge)
     check_json_out(json_out)
+    if html or embed_audio:
+        api.check_html()
     with reserved_stdout(json_out == "-") as data:
         the_plan = plan(request)
         out = console()
@@ -206,8 +211,19 @@ def run(
                 quality_progress=judging,
             )
         _print_run(outcome, json_out, out, data)
+        _write_html(outcome, html or embed_audio, embed_audio, out)
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _write_html(outcome: Outcome, html: bool, embed_audio: bool, out: Console) -> None:
+    """``--html``: report.html beside report.md, from the finished run's document."""
+    from voxbench import api
+
+    if html:
+        out.print(
+            f"html:    {api.write_html_report(outcome.doc, outcome.path, embed_audio=embed_audio)}"
+        )
 
 
 def _print_run(outcome: Outcome, json_out: str | None, out: Console, data: TextIO) -> None:
@@ -269,6 +285,8 @@ def micro(
     machine_id: MachineOption = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    html: HtmlOption = False,
+    embed_audio: EmbedAudioOption = False,
 ) -> None:
     """Micro-benchmark kernels speech engines spend time in (no model weights): mel/STFT,
     resampling, logits sampling, codec-code packing, on numpy/scipy/torch against librosa."""
@@ -294,6 +312,8 @@ def micro(
     )
     request.settings()  # bad values fail before any measuring
     check_json_out(json_out)
+    if html or embed_audio:
+        api.check_html()
     with reserved_stdout(json_out == "-") as data:
         the_plan = plan_micro(request)
         out = console()
@@ -316,6 +336,7 @@ def micro(
         out.print(micro_rich_table(outcome.doc, width=out.width))
         print_errors(outcome.doc, out)
         write_outputs(outcome, json_out, out, data)
+        _write_html(outcome, html or embed_audio, embed_audio, out)
     if outcome.failed:
         raise typer.Exit(1)
 

@@ -19,6 +19,7 @@ from voxbench.cli.common import (
     split,
     write_outputs,
 )
+from voxbench.cli.info import EmbedAudioOption, HtmlOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,6 +146,8 @@ def pipeline(
     machine_id: Annotated[str | None, typer.Option(help="Name of this machine.")] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    html: HtmlOption = False,
+    embed_audio: EmbedAudioOption = False,
 ) -> None:
     """Time a voice assistant — STT → LLM → TTS — from the end of the user's speech to the first
     audible answer, sequential and streaming, per stage, against targets.
@@ -181,6 +184,8 @@ def pipeline(
     )
     request.check()  # before the progress bar: a bad engine or workload is one clean line
     check_json_out(json_out)
+    if html or embed_audio:
+        api.check_html()
     with reserved_stdout(json_out == "-") as data:
         out = console()
         with progress_bar(out, remaining=True) as bar:
@@ -191,6 +196,9 @@ def pipeline(
 
             outcome = api.pipeline_run(request, store=store, record=not no_store, progress=progress)
         _print(outcome, json_out, out, data)
+        if html or embed_audio:
+            page = api.write_html_report(outcome.doc, outcome.path, embed_audio=embed_audio)
+            out.print(f"html:    {page}")
     failed = failures(outcome.doc)
     for line in failed:
         out.print(f"[red]fails:[/red] {line}", markup=True, highlight=False)

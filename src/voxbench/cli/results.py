@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voxbench.cli.common import StoreOption, console, split
+from voxbench.cli.info import EmbedAudioOption, HtmlFileOption
 from voxbench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -185,6 +186,8 @@ def compare(
             "stored runs on the base's machine (3 or more).",
         ),
     ] = True,
+    html: HtmlFileOption = None,
+    embed_audio: EmbedAudioOption = False,
     store: StoreOpt = None,
 ) -> None:
     """Compare two runs case by case; exit status 1 when anything regressed, 3 when nothing
@@ -203,6 +206,12 @@ def compare(
     for target in (markdown_out, json_out):
         if target and target != "-" and not Path(target).resolve().parent.is_dir():
             raise ConfigError(f"folder {Path(target).parent} does not exist")
+    if embed_audio and html is None:
+        raise ConfigError("--embed-audio: name the page with --html FILE")
+    if html is not None:
+        from voxbench import api
+
+        api.check_html_target(html)
     b_doc, b_label = resolve_run(base, store)
     c_doc, c_label = resolve_run(candidate, store)
     noise = _run_noise(store, b_doc, c_doc, metrics) if run_noise else None
@@ -214,6 +223,12 @@ def compare(
         _write_text(markdown_out, cmp_mod.markdown(result))
     if json_out and json_out != "-":
         _write_text(json_out, cmp_mod.to_json(result))
+    if html is not None:
+        from voxbench import api
+
+        pair = ((b_doc, b_label), (c_doc, c_label))
+        api.write_compare_html(result, *pair, html, embed_audio=embed_audio, store=store)
+        _console(stderr=True).print(f"html: {html}")
     if fmt == "json":
         sys.stdout.write(cmp_mod.to_json(result))
     elif fmt == "markdown":
@@ -294,11 +309,12 @@ def history(
     json_out: Annotated[
         str | None, typer.Option("--json", help="Write the series as JSON ('-': stdout).")
     ] = None,
+    html: HtmlFileOption = None,
     store: StoreOpt = None,
 ) -> None:
     """A metric over commits and dates from the store, with change points marked."""
     from voxbench.analysis.compare import parse_threshold
-    from voxbench.analysis.history import build_history, rich_tables, svg
+    from voxbench.analysis.history import build_history, rich_tables
     from voxbench.results.store import METRICS, open_store
 
     if metric not in METRICS:
@@ -306,6 +322,14 @@ def history(
     shift = parse_threshold(min_shift)
     if svg_out is not None and not svg_out.resolve().parent.is_dir():
         raise ConfigError(f"--svg: folder {svg_out.parent} does not exist")
+    if svg_out is not None:
+        from voxbench.report.plots import require_matplotlib
+
+        require_matplotlib()  # before the store is read: one line on how to install it
+    if html is not None:
+        from voxbench import api
+
+        api.check_html_target(html)
     with open_store(store) as s:
         hist = build_history(
             s, engine, metric=metric, workload=workload, case_id=case, machine=machine,
@@ -318,9 +342,17 @@ def history(
     console = _console(stderr=json_out == "-")
     for table in rich_tables(hist, last):
         console.print(table)
+    if html is not None:
+        from voxbench import api
+
+        console.print(f"html: {api.write_history_html(hist, html)}")
     if svg_out is not None:
-        svg_out.write_text(svg(hist), encoding="utf-8")
-        console.print(f"plot: {svg_out}")
+        from voxbench.report.plots import history_plot
+
+        plot = history_plot(hist)  # None only without points, which build_history refuses
+        if plot is not None:
+            svg_out.write_text(plot, encoding="utf-8")
+            console.print(f"plot: {svg_out}")
 
 
 # -- aggregate --------------------------------------------------------------------------------
@@ -345,6 +377,7 @@ def aggregate(
             "--metric", help="Metrics tabled in Markdown (repeat/comma) [latency_ms,rtfx]."
         ),
     ] = None,
+    html: HtmlFileOption = None,
 ) -> None:
     """Results from several machines in one comparison: rows = cases, columns = machines."""
     from voxbench.analysis import aggregate as agg_mod
@@ -354,7 +387,13 @@ def aggregate(
     bad = [m for m in tables if m not in agg_mod.METRICS]
     if bad:
         raise ConfigError(f"unknown --metric {bad[0]!r}: choose from {', '.join(agg_mod.METRICS)}")
+    if html is not None:
+        from voxbench import api
+
+        api.check_html_target(html)
     result, used = agg_mod.aggregate(list(find_documents(dirs)), baseline)
+    if html is not None:
+        typer.echo(f"html: {api.write_aggregate_html(result, html)}", err=True)
     if output is None:
         sys.stdout.write(agg_mod.markdown(result, tables))
         return
