@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 CAL = "voxbench.engines.calibration"
-pytest_plugins = ["support.speech_fixtures", "support.store_fixtures"]
+pytest_plugins = ["support.speech_fixtures", "support.store_fixtures", "support.browser"]
 
 
 @pytest.fixture(scope="session", autouse=True)

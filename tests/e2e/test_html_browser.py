@@ -32,7 +32,6 @@ from support.cli import voxbench
 if TYPE_CHECKING:  # imported by pytest as the plugin below: importing it first skips its rewrite
     from support.browser import OpenPage, PageLog
 
-pytest_plugins = ["support.browser"]
 pytestmark = pytest.mark.slow
 
 PLOT = "figure.plot"

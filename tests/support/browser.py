@@ -62,10 +62,11 @@ def launch_browser(playwright: Any) -> Browser:
     return playwright.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One browser for the session (starting it takes about a second); pages get their own
-    contexts."""
+    """One browser per test module (starting it takes about a second); pages get their own
+    contexts. Not per session: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, and every later ``asyncio.run`` (the load generator) would fail."""
     if browser_executable() is None:
         pytest.skip(NO_BROWSER)
     from playwright.sync_api import sync_playwright
