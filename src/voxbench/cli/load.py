@@ -189,6 +189,23 @@ def load(
         ),
     ] = D["startup_ms"],
     seed: Annotated[int, typer.Option(help="Seed of the Poisson schedule.")] = D["seed"],
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where the load generator runs: local (this process) or ray (--workers actors "
+            "sharing one schedule, records merged)."
+        ),
+    ] = D["executor"],
+    workers: Annotated[
+        int, typer.Option(min=1, help="--executor ray: load generators (one CPU each).")
+    ] = D["workers"],
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="--executor ray: the Ray cluster to use (default: RAY_ADDRESS, else start a "
+            "local Ray)."
+        ),
+    ] = D["ray_address"],
     output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder.")] = D[
         "output"
     ],
@@ -220,6 +237,9 @@ def load(
         requests=requests,
         arrivals=arrivals,
         seed=seed,
+        executor=executor,
+        workers=workers,
+        ray_address=ray_address,
         workload=workload,
         model=model,
         max_tokens=max_tokens,

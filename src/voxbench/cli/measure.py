@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 DEFAULTS = Settings()
 
 
+class ExecutorKind(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class StreamMode(StrEnum):
     auto = "auto"
     on = "on"
@@ -149,6 +154,33 @@ def run(
     no_store: NoStoreOption = False,
     html: HtmlOption = False,
     embed_audio: EmbedAudioOption = False,
+    executor: Annotated[
+        ExecutorKind | None,
+        typer.Option(
+            help="local: cases one after another here; ray: each case a Ray task, placed by "
+            "its resources (docs/distributed.md) [local]."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="--executor ray: the cluster (ray://host:10001, auto); default $RAY_ADDRESS, "
+            "else a local Ray on every core."
+        ),
+    ] = None,
+    ray_retries: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="--executor ray: reruns of a task that failed or whose worker died [1]."
+        ),
+    ] = None,
+    ray_resources: Annotated[
+        str | None,
+        typer.Option(
+            help="--executor ray: what every case asks of a node, JSON: '{\"gpu_type:H100\": 1}', "
+            "CPU and GPU too (over the config's engine resources)."
+        ),
+    ] = None,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench import api
@@ -174,6 +206,10 @@ def run(
             stream=stream.value if stream is not None else None,
             save_audio=False if no_audio else None,
             machine_id=machine_id,
+            executor=executor.value if executor is not None else None,
+            ray_address=ray_address,
+            ray_retries=ray_retries,
+            ray_resources=ray_resources,
             argv=sys.argv[1:],
         ),
     )

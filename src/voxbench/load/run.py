@@ -8,6 +8,7 @@ closes it as interrupted on Ctrl-C, like ``voxbench run``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -60,6 +61,12 @@ class LoadRequest:
     running_per_month: float = 0.0
     max_tokens: int = 128  # chat targets: max_tokens of each request
     pause_s: float = 1.0
+    # where the generator runs: this process ("local"), or ``workers`` Ray actors sharing one
+    # schedule ("ray", voxbench.load.ray_workers) on the cluster at ``ray_address`` (None:
+    # RAY_ADDRESS when set, else a local Ray started for the run)
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
@@ -159,6 +166,14 @@ class LoadRequest:
                 raise ConfigError(f"{name} must be above 0")
         if self.max_error_rate is not None and not 0 <= self.max_error_rate < 1:
             raise ConfigError("--max-error-rate must be a fraction from 0 to below 1")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be local or ray, not {self.executor!r}")
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if self.executor == "local" and (self.workers > 1 or self.ray_address):
+            raise ConfigError("--workers and --ray-address need --executor ray")
+        if self.executor == "ray" and self.levels[0].kind != "rate":
+            raise ConfigError("--executor ray runs open-loop --rate levels, not --concurrency")
         if self.slo:
             parse_slo(self.slo)  # a bad SLO fails before minutes of load, not after
 
@@ -273,6 +288,8 @@ def _settings(req: LoadRequest) -> dict[str, Any]:
     out["levels"] = [asdict(lv) for lv in req.levels]
     out["output"] = str(req.output)
     out["target"] = redact(req.target)
+    if req.ray_address:
+        out["ray_address"] = redact(req.ray_address)
     out["argv"] = [redact(a) for a in req.argv]
     return out
 
@@ -297,6 +314,10 @@ def start_load(req: LoadRequest) -> Any:
 
     req.validate()
     _workload(req)  # a workload of the wrong kind fails before the run folder exists
+    if req.executor == "ray":
+        from voxbench.load.ray_workers import import_ray
+
+        import_ray()  # without Ray: one line saying how to install it, before the run folder
     if req.chat and req.model is None:
         req.model = first_model(req.target, _headers(req), min(req.timeout_s, 10.0))
     doc = ResultDocument(
@@ -341,7 +362,13 @@ def measure_load(
         transcription=req.transcription,
     )
     load = folder.doc.load
-    with folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels"):
+    pool: Any = contextlib.nullcontext()
+    if req.executor == "ray":
+        from voxbench.load.ray_workers import RayLoad, judge_workers, merge
+
+        pool = RayLoad(req.workers, req.ray_address)
+    measuring = folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels")
+    with pool as ray_load, measuring:
         for i, level in enumerate(req.levels):
             total = req.warmup_s + (req.duration_s or 0)
             offsets = None
@@ -359,9 +386,15 @@ def measure_load(
                     seed=req.seed + i,
                 )
             progress(i, level, total)
-            records, wall = run_level(
-                target, level, offsets, duration_s=total, requests=req.requests
-            )
+            runs = None
+            if ray_load is not None:  # N workers' shares of the one schedule, merged
+                assert offsets is not None
+                runs, wall = ray_load.run_level(target, offsets, timeout_s=req.timeout_s)
+                records = merge(runs)
+            else:
+                records, wall = run_level(
+                    target, level, offsets, duration_s=total, requests=req.requests
+                )
             load.levels.append(
                 summarize_level(
                     level,
@@ -378,6 +411,15 @@ def measure_load(
                     corpus=corpus,
                 )
             )
+            if runs is not None:
+                judge_workers(
+                    load.levels[-1],
+                    runs,
+                    warmup_s=req.warmup_s,
+                    max_lag_ms=req.max_lag_ms,
+                    max_error_rate=max_error_rate,
+                    min_duration_s=req.min_duration_s,
+                )
             folder.save()
             if i < len(req.levels) - 1:
                 time.sleep(req.pause_s)  # let the server drain before the next level

@@ -373,6 +373,26 @@ class LevelSamples(_LevelPart):
     )
 
 
+class LoadWorker(_LevelPart):
+    """One load generator's share of a level run by several (``voxbench load --executor ray``):
+    its own schedule lag and sent rate, so a worker that fell behind shows even when the merged
+    figures hide it among the others."""
+
+    worker: int = Field(description="the worker's index: it sent requests i with i mod N = worker")
+    node: str | None = Field(None, description="the machine the worker ran on (its Ray node IP)")
+    requests: int = Field(0, description="measured requests it sent (after the warm-up)")
+    warmup_requests: int = 0
+    scheduled_rate: float | None = Field(None, description="its share of the schedule, per s")
+    sent_rate: float | None = None
+    lag_ms: Percentiles | None = Field(None, description="its schedule lag (sent - intended)")
+    start_margin_ms: float | None = Field(
+        None,
+        description="how long before the common start it was told to start (negative: late)",
+    )
+    saturated: bool = Field(False, description="this worker, not the server, set its pace")
+    reasons: list[str] = Field([], description="why it is saturated (none: it kept up)")
+
+
 class LoadLevel(_LevelPart):
     """One load level of ``voxbench load`` (docs/results-schema.md). Rates are per second;
     latency, ttfa and ttfb count from each request's *intended* send time, so queueing is in
@@ -453,6 +473,11 @@ class LoadLevel(_LevelPart):
     meets_slo: bool | None = Field(None, description="every clause held, and the level is valid")
     validity: Validity | None = Field(
         None, description="valid, or not and why (docs/methodology.md, Validity)"
+    )
+    workers: list[LoadWorker] | None = Field(
+        None,
+        description="several generators (--workers N): each one's lag and rate; every other "
+        "figure is over all their raw records merged",
     )
 
 

@@ -13,6 +13,7 @@ Example::
     [[engine]]
     ref = "piper"
     args = { noise_scale = 0.667 }
+    resources = { CPU = 2 }  # --executor ray: what each case asks of a node
 
     [[engine]]
     ref = "cmd:espeak-ng -w {out} {text}"
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +46,9 @@ class EngineEntry(BaseModel):
     ref: str = Field(min_length=1)
     args: dict[str, Any] = {}
     params: dict[str, list[Scalar]] = {}
+    # --executor ray: what each of this engine's cases asks of a node, in Ray's names
+    # (CPU, GPU, custom ones such as "gpu_type:H100"); --ray-resources goes over it.
+    resources: dict[str, Annotated[float, Field(ge=0)]] = {}
 
 
 class PipelineTable(BaseModel):

@@ -12,7 +12,9 @@ a Python caller says, ``None`` meaning "not given". ``voxbench run`` is
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,11 @@ from voxbench.errors import ConfigError
 from voxbench.run.config import ConfigFile, load_config
 from voxbench.run.params import parse_args, parse_list, parse_sweep
 from voxbench.run.settings import DEFAULT_OUTPUT, Settings
+
+EXECUTORS = ("local", "ray")
+"""Where a run's cases are placed: here one after another, or as Ray tasks (:mod:`voxbench.run.ray_executor`)."""
+
+RAY_HINT = "--executor ray needs Ray: pip install 'voxbench[ray]'"
 
 
 def split_values(values: list[str] | str | None) -> list[str] | None:
@@ -53,6 +60,23 @@ class EngineChoice:
     ref: str
     args: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, list[Any]] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # --executor ray: what a case asks
+
+
+@dataclass
+class RayOptions:
+    """How ``--executor ray`` places cases (docs/distributed.md).
+
+    ``address`` None: ``$RAY_ADDRESS`` when set, else a local Ray started for the run.
+    ``resources`` (Ray's names: ``CPU``, ``GPU``, custom ones such as ``gpu_type:H100``) apply to
+    every case, over its engine entry's; ``retries``: how often a task whose worker died or that
+    raised is run again before its case is recorded as failed.
+    """
+
+    address: str | None = None
+    retries: int = 1
+    resources: dict[str, float] = field(default_factory=dict)
+    runtime_env: dict[str, Any] | None = None
 
 
 @dataclass
@@ -74,6 +98,10 @@ class RunOptions:
     stream: Literal["auto", "on", "off"] | None = None
     save_audio: bool | None = None
     machine_id: str | None = None
+    executor: str | None = None  # "local" or "ray"
+    ray_address: str | None = None
+    ray_retries: int | None = None
+    ray_resources: str | None = None  # JSON: '{"gpu_type:H100": 1}'
     argv: list[str] = field(default_factory=list)
 
 
@@ -93,6 +121,8 @@ class RunRequest:
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
     config_file: dict[str, Any] | None = None
+    executor: str = "local"
+    ray: RayOptions = field(default_factory=RayOptions)
 
     @classmethod
     def from_sources(cls, config: Path | None, options: RunOptions | None = None) -> RunRequest:
@@ -117,6 +147,17 @@ class RunRequest:
             if opt.batch_sizes
             else (cfg.batch_sizes or [1])
         )
+        given = [
+            name
+            for name, value in (
+                ("--ray-address", opt.ray_address),
+                ("--ray-retries", opt.ray_retries),
+                ("--ray-resources", opt.ray_resources),
+            )
+            if value is not None
+        ]
+        if given and opt.executor != "ray":
+            raise ConfigError(f"{given[0]} needs --executor ray")
         request = cls(
             engines=_engine_choices(opt, cfg),
             workloads=split_values(opt.workloads) or cfg.workloads,
@@ -128,6 +169,12 @@ class RunRequest:
             machine_id=_pick(opt.machine_id, cfg.machine_id, None),
             argv=list(opt.argv),
             config_file=raw,
+            executor=opt.executor or "local",
+            ray=RayOptions(
+                address=opt.ray_address,
+                retries=_pick(opt.ray_retries, None, RayOptions.retries),
+                resources=parse_resources(opt.ray_resources, "--ray-resources"),
+            ),
         )
         request.validate()
         return request
@@ -151,12 +198,39 @@ class RunRequest:
             raise ConfigError("--batch-size values must be at least 1")
         if not self.devices:
             raise ConfigError("--device: give at least one device")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor must be local or ray, not {self.executor!r}")
+        if self.ray.retries < 0:
+            raise ConfigError("--ray-retries cannot be negative")
+        if self.executor == "ray" and find_spec("ray") is None:
+            raise ConfigError(RAY_HINT)
         return self
 
     @property
     def calls_per_case(self) -> int:
         """Engine calls each case makes: the cold one, the warm-ups and the measured ones."""
         return 1 + self.settings.warmup + self.settings.iterations
+
+
+def parse_resources(text: str | None, where: str) -> dict[str, float]:
+    """``'{"gpu_type:H100": 1, "CPU": 2}'`` → a dict of Ray resource amounts; one-line
+    ConfigError for anything that is not an object of non-negative numbers."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{where}: not JSON ({exc.msg}); e.g. '{{\"gpu_type:H100\": 1}}'"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: give a JSON object of resource: amount")
+    out: dict[str, float] = {}
+    for name, amount in raw.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise ConfigError(f"{where}: {name!r} must be a non-negative number, not {amount!r}")
+        out[str(name)] = float(amount)
+    return out
 
 
 def _pick(given: Any, from_file: Any, default: Any) -> Any:
@@ -172,7 +246,10 @@ def _engine_choices(opt: RunOptions, cfg: ConfigFile) -> list[EngineChoice] | No
     if refs:
         return [EngineChoice(r, dict(args)) for r in refs]
     if cfg.engine:
-        return [EngineChoice(e.ref, {**e.args, **args}, dict(e.params)) for e in cfg.engine]
+        return [
+            EngineChoice(e.ref, {**e.args, **args}, dict(e.params), dict(e.resources))
+            for e in cfg.engine
+        ]
     if args:
         raise ConfigError("--engine-arg needs --engine (or engines in --config)")
     return None

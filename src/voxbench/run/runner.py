@@ -1,7 +1,8 @@
 """Measure a planned run case by case into its run folder.
 
 :func:`start_run` captures the machine and opens the run folder with an empty document;
-:func:`measure_run` runs every case through :func:`voxbench.run.scenario.run_case`, saving
+:func:`measure_run` runs every case through :func:`voxbench.run.scenario.run_case` (one after
+another here, or as Ray tasks with ``executor="ray"``: :mod:`voxbench.run.ray_executor`), saving
 ``results.json`` after each (each case with its validity verdict,
 :func:`voxbench.results.validity.case_validity`), and closes the folder (as interrupted on
 Ctrl-C). :func:`execute` does both. The report is not written here:
@@ -81,7 +82,20 @@ def measure_run(
 
     s = request.settings
     doc = folder.doc
+
+    def finish(outcome: CaseOutcome) -> None:
+        if s.save_audio:
+            outcome.case.audio_file = write_audio(outcome, folder.audio_dir)
+        outcome.case.validity = case_validity(outcome.case)
+        doc.cases.append(outcome.case)
+        folder.save()  # after every case: an interrupted or killed run keeps its cases
+        on_case(outcome)
+
     with folder.measuring(len(the_plan.cases), lambda: len(doc.cases)):
+        if request.executor == "ray":
+            _measure_on_ray(doc, request, the_plan, progress, finish)
+            folder.save()
+            return doc
         for planned in the_plan.cases:
             progress(planned, 0)
             outcome = run_case(
@@ -93,13 +107,30 @@ def measure_run(
                 tick=lambda n, p=planned: progress(p, n),  # type: ignore[misc]
                 batch_size=planned.batch_size,
             )
-            if s.save_audio:
-                outcome.case.audio_file = write_audio(outcome, folder.audio_dir)
-            outcome.case.validity = case_validity(outcome.case)
-            doc.cases.append(outcome.case)
-            folder.save()  # after every case: an interrupted or killed run keeps its cases
-            on_case(outcome)
+            finish(outcome)
     return doc
+
+
+def _measure_on_ray(
+    doc: ResultDocument,
+    request: RunRequest,
+    the_plan: Plan,
+    progress: Progress,
+    finish: Callable[[CaseOutcome], None],
+) -> None:
+    """The cases as Ray tasks (:mod:`voxbench.run.ray_executor`), each saved as it finishes;
+    then the document's cases are put back in plan order, as a local run writes them."""
+    from voxbench.run.ray_executor import measure_cases
+
+    position = {id(p): i for i, p in enumerate(the_plan.cases)}
+    rank: dict[int, int] = {}
+
+    def arrived(planned: PlannedCase, outcome: CaseOutcome) -> None:
+        rank[id(outcome.case)] = position[id(planned)]
+        finish(outcome)
+
+    measure_cases(request, the_plan.cases, the_plan.engines, arrived, progress)
+    doc.cases.sort(key=lambda c: rank.get(id(c), len(position)))
 
 
 def execute(
