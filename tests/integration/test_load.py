@@ -149,7 +149,7 @@ def test_cli_load_prints_levels_and_capacity(tmp_path):
                 "--duration",
                 "3s",
                 "--warmup",
-                "0.5s",
+                "1s",  # the first level's first sends pay the process's first-use costs
                 "--slo",
                 "latency_p95<200ms,error_rate<1%",
                 "--arrivals",
