@@ -11,9 +11,15 @@ Python user calls the same function and gets the same checks::
     outcome = api.benchmark(request, record=False)
     print(outcome.path, outcome.doc.cases[0].rtf)
 
-An interrupted run (Ctrl-C) still gets its ``report.md`` for what it measured; the
-:class:`~voxbench.errors.Interrupted` then propagates (exit status 130 on the command line).
-Recording never loses a run: a store failure is a warning on stderr (:func:`record_run`).
+An interrupted run (Ctrl-C, or SIGTERM inside :func:`voxbench.cli.signals.stop_on_signals`,
+which the command line holds) still gets its ``report.md`` for what it measured and goes to the store marked as
+partial (``status`` ``interrupted``); the :class:`~voxbench.errors.Interrupted` then propagates
+(exit status 130 for SIGINT, 143 for SIGTERM on the command line). :func:`resume_run`,
+:func:`resume_load` and :func:`resume_micro` read an unfinished run folder back for
+``--resume``: the same call then measures only what is missing, into the same folder, and the
+complete document replaces the partial one in the store. Recording never loses a run: a store
+failure is a warning on stderr (:func:`record_run`). Files are written atomically (temporary
+file, fsync, ``os.replace``), so a SIGKILL at any moment leaves no half-written file.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voxbench.errors import ConfigError
-from voxbench.report import write_report
-from voxbench.results.folder import RunFolder
+from voxbench.errors import ConfigError, Interrupted
+from voxbench.report import render_markdown
+from voxbench.results.folder import RunFolder, atomic_write_text
 
 if TYPE_CHECKING:
     from voxbench.analysis.aggregate import Aggregate
@@ -59,6 +65,17 @@ class Outcome:
     def failed(self) -> bool:
         """True when a case recorded errors: the command's exit status is then 1."""
         return any(c.error_count for c in self.doc.cases)
+
+
+@dataclass
+class Resume:
+    """An unfinished run read back for ``--resume``: its folder, the request and plan it was
+    made with, and how many planned cases (or levels) are still to measure (0: complete)."""
+
+    folder: RunFolder
+    request: Any  # RunRequest, LoadRequest or MicroRequest
+    plan: Any = None  # Plan or MicroPlan; None for load
+    remaining: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,11 +128,21 @@ def record_run(doc: ResultDocument, path: Path, store: str | None = None) -> str
     return None
 
 
+def write_report(doc: ResultDocument, path: Path) -> Path:
+    """``report.md`` for the document, written atomically (a kill never leaves half of it)."""
+    return atomic_write_text(path, render_markdown(doc))
+
+
 @contextmanager
-def _reported(folder: RunFolder) -> Iterator[None]:
-    """Write report.md when the block ends, interrupted or not."""
+def _reported(folder: RunFolder, store: str | None = None, record: bool = False) -> Iterator[None]:
+    """Write report.md when the block ends, interrupted or not; an interrupted run is also
+    recorded in the store (as partial: its ``status`` says so) before the error goes on."""
     try:
         yield
+    except Interrupted:
+        if record:
+            record_run(folder.doc, folder.path, store)
+        raise
     finally:
         write_report(folder.doc, folder.report_path)
 
@@ -136,20 +163,42 @@ def benchmark(
     record: bool = True,
     progress: Progress | None = None,
     quality_progress: QualityProgress | None = None,
+    resume: RunFolder | None = None,
 ) -> Outcome:
     """``voxbench run``: plan (unless given), measure every case, judge quality when asked,
-    write results.json, report.md and audio/, and record the run."""
+    write results.json, report.md and audio/, and record the run. ``resume`` (from
+    :func:`resume_run`): measure only the cases that folder lacks, into it."""
     from voxbench.run.planner import plan
     from voxbench.run.runner import measure_run, start_run
 
     check_benchmark(request, quality)
     the_plan = the_plan or plan(request)
-    folder = start_run(request, the_plan)
-    with _reported(folder):
+    folder = resume or start_run(request, the_plan)
+    with _reported(folder, store, record):
         measure_run(folder, request, the_plan, progress or (lambda c, n: None))
         if quality is not None:
             _judge(folder, quality, quality_progress)
     return _finish(folder, store, record)
+
+
+def resume_run(run: Path) -> Resume:
+    """``voxbench run --resume RUN_DIR``: the unfinished run folder, re-planned with the request
+    it recorded; pass ``.folder``, ``.request`` and ``.plan`` to :func:`benchmark`
+    (``remaining`` 0: nothing to resume). One-line ConfigError for a folder that is not a run."""
+    from voxbench.run.planner import plan
+    from voxbench.run.runner import planned_id, resume_request
+
+    folder = RunFolder.resume(run, "single", "run")
+    if folder.complete:
+        return Resume(folder, None)
+    request = resume_request(folder)
+    the_plan = plan(request)
+    ids = {planned_id(p) for p in the_plan.cases}
+    lost = [i for i in folder.doc.incomplete if i not in ids]
+    if lost:
+        raise ConfigError(f"--resume: case {lost[0]} of {folder.path} no longer plans here")
+    done = {c.id for c in folder.doc.cases}
+    return Resume(folder, request, the_plan, len(ids - done))
 
 
 def judge(run: Path, quality: QualityPlan, progress: QualityProgress | None = None) -> Outcome:
@@ -183,15 +232,31 @@ def load_test(
     store: str | None = None,
     record: bool = True,
     progress: Callable[[int, Level, float], None] | None = None,
+    resume: RunFolder | None = None,
 ) -> Outcome:
     """``voxbench load``: every level against the target, capacity and cost; the run folder,
-    its report, and the store."""
+    its report, and the store. ``resume`` (from :func:`resume_load`): only the levels that
+    folder lacks, into it."""
     from voxbench.load.run import measure_load, start_load
 
-    folder = start_load(request)
-    with _reported(folder):
+    folder = resume or start_load(request)
+    with _reported(folder, store, record):
         measure_load(folder, request, progress or (lambda i, lv, s: None))
     return _finish(folder, store, record)
+
+
+def resume_load(run: Path) -> Resume:
+    """``voxbench load --resume RUN_DIR``: the unfinished load run and the request its document
+    recorded (``load.settings``); ``remaining`` 0: nothing to resume."""
+    from voxbench.load.run import resume_request
+
+    folder = RunFolder.resume(run, "load", "load")
+    if folder.complete:
+        return Resume(folder, None)
+    request = resume_request(folder)
+    assert folder.doc.load is not None
+    done = {lv.label for lv in folder.doc.load.levels}
+    return Resume(folder, request, None, sum(lv.label not in done for lv in request.levels))
 
 
 def micro_bench(
@@ -201,16 +266,41 @@ def micro_bench(
     store: str | None = None,
     record: bool = True,
     progress: Callable[[MicroCase, bool], None] | None = None,
+    resume: RunFolder | None = None,
 ) -> Outcome:
-    """``voxbench micro``: plan (unless given) and time every kernel case; folder, report, store."""
+    """``voxbench micro``: plan (unless given) and time every kernel case; folder, report, store.
+    ``resume`` (from :func:`resume_micro`): only the cases that folder lacks, into it."""
     from voxbench.micro.runner import measure_micro, plan_micro, start_micro
 
     request.settings()  # bad values fail before any measuring
     the_plan = the_plan or plan_micro(request)
-    folder = start_micro(request, the_plan)
-    with _reported(folder):
-        measure_micro(folder, request, the_plan, progress or (lambda c, d: None))
+    folder = resume or start_micro(request, the_plan)
+    with _reported(folder, store, record):
+        if request.executor == "ray":  # each case a Ray task (docs/distributed.md)
+            from voxbench.micro.ray_micro import measure_micro_on_ray
+
+            measure_micro_on_ray(folder, request, the_plan, progress or (lambda c, d: None))
+        else:
+            measure_micro(folder, request, the_plan, progress or (lambda c, d: None))
     return _finish(folder, store, record)
+
+
+def resume_micro(run: Path) -> Resume:
+    """``voxbench micro --resume RUN_DIR``: the unfinished micro run, re-planned with the
+    request it recorded; ``remaining`` 0: nothing to resume."""
+    from voxbench.micro.runner import plan_micro, resume_request
+
+    folder = RunFolder.resume(run, "micro", "micro")
+    if folder.complete:
+        return Resume(folder, None)
+    request = resume_request(folder)
+    the_plan = plan_micro(request)
+    ids = {c.id for c in the_plan.cases}
+    lost = [i for i in folder.doc.incomplete if i not in ids]
+    if lost:
+        raise ConfigError(f"--resume: case {lost[0]} of {folder.path} no longer plans here")
+    done = {c.id for c in folder.doc.cases}
+    return Resume(folder, request, the_plan, len(ids - done))
 
 
 def pipeline_run(
@@ -224,10 +314,24 @@ def pipeline_run(
     write the run folder and its report, and record the run."""
     from voxbench.pipeline.run import run_pipeline
 
+    ended: list[RunFolder] = []
+
     def report(folder: RunFolder) -> None:
+        ended.append(folder)
         write_report(folder.doc, folder.report_path)
 
-    folder = run_pipeline(request, progress, on_end=report)
+    try:
+        if request.executor == "ray":  # each prompt × mode a Ray task (docs/distributed.md)
+            from voxbench.pipeline.ray_pipeline import run_on_ray
+
+            items = request.check()
+            folder = run_on_ray(request, items, progress or (lambda w, d, t: None), report)
+        else:
+            folder = run_pipeline(request, progress, on_end=report)
+    except Interrupted:
+        if record and ended:  # what was measured goes to the store, marked as partial
+            record_run(ended[0].doc, ended[0].path, store)
+        raise
     return _finish(folder, store, record)
 
 

@@ -6,7 +6,8 @@ KNOWN timing (sleeps 20 ms a call) at 20-23 ms on both paths and within 10% of e
 adds nothing to a latency (the engine is timed in its own worker process on both paths); espeak's
 ~2 ms medians within a factor of three (they range 1.2-3.5 ms between two runs of one path on this
 shared 2-core machine); a case asking for ``gpu_type:A100``, which no node has, recorded at once
-with that reason; a task whose Ray worker is killed mid-case (the FAULT INJECTOR of
+with that reason, and so is a ``cuda`` case (planned on Ray whatever the driver has) on a
+cluster without GPUs; a task whose Ray worker is killed mid-case (the FAULT INJECTOR of
 tests/support/fault_engines.py) run ``retries + 1`` times and then recorded with the reason, or
 measured normally when the retry survives.
 """
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
 
 FAULT = "support.fault_engines:KillsRayWorker"
+CUDA_ENGINE = "support.gpu_engines:CudaSleepEngine"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,6 +47,7 @@ def local_ray() -> Iterator[None]:
     tests_dir = str(Path(__file__).resolve().parents[1])  # support.* for the Ray workers
     ray.init(
         num_cpus=2,
+        num_gpus=0,  # a cluster without GPUs, even on a machine that has one
         resources={"gpu_type:H100": 1},
         include_dashboard=False,
         _temp_dir=temp,
@@ -149,6 +152,50 @@ def test_resources_are_honoured_and_an_unmet_one_is_reported(
             "no Ray node offers gpu_type:A100=1 (the most any node has: gpu_type:A100=0)"
         )
         assert case.latency_ms is None and case.validity is not None and not case.validity.valid
+
+
+@pytest.mark.timeout(120)
+def test_a_cuda_case_is_planned_and_reported_when_no_node_has_a_gpu(
+    tmp_path: Path, two_texts: Path
+) -> None:
+    doc = _run(
+        tmp_path,
+        "cuda",
+        engines=[CUDA_ENGINE],
+        engine_args=["call_ms=1", "audio_seconds=0.1"],
+        workloads=[str(two_texts)],
+        devices="cpu,cuda",
+        executor="ray",
+    )
+    assert doc.skipped == []  # planned for the nodes, not skipped for the driver's lack of CUDA
+    assert [(c.device, c.error_count) for c in doc.cases] == [
+        ("cpu", 0), ("cpu", 0), ("cuda", 1), ("cuda", 1)
+    ]  # fmt: skip
+    for case in doc.cases[2:]:
+        [error] = case.errors
+        assert (error.phase, error.type) == ("case", "ResourceUnavailable")
+        assert error.message == "no Ray node offers GPU=1 (the most any node has: GPU=0)"
+        assert case.meta["ray"]["resources"] == {"CPU": 1.0, "GPU": 1.0}
+    assert doc.cases[0].meta["ray"]["resources"] == {"CPU": 1.0}
+
+
+def test_a_numbered_gpu_is_skipped_on_ray(two_texts: Path) -> None:
+    request = RunRequest.from_sources(
+        None,
+        RunOptions(
+            engines=[CUDA_ENGINE], workloads=[str(two_texts)], devices="cpu,cuda:1", executor="ray"
+        ),
+    )
+    the_plan = plan(request)
+    assert {c.spec.device for c in the_plan.cases} == {"cpu"}
+    assert the_plan.skipped == [
+        {
+            "engine": CUDA_ENGINE,
+            "device": "cuda:1",
+            "reason": "cuda:1: on Ray use --device cuda (a task sees the GPU Ray gives it as "
+            "cuda:0)",
+        }
+    ]
 
 
 @pytest.mark.timeout(180)

@@ -87,8 +87,9 @@ def test_text_format_and_bad_requests(whisper_server: ServerThread, short: Workl
     assert no_file.status_code == 400
     assert no_file.json()["error"]["message"].startswith("the audio file is missing")
     not_audio = httpx.post(whisper_server.url, files={"file": ("a.wav", b"RIFFjunk")}, timeout=60)
-    assert not_audio.status_code == 500
-    assert not_audio.json()["error"]["message"].startswith("EngineFailed: cannot read audio")
+    assert not_audio.status_code == 400  # the client's input: refused before the engine sees it
+    message = not_audio.json()["error"]["message"]
+    assert message.startswith("the file is not audio this server can read")
 
 
 def test_http_errors_are_one_line(short: Workload) -> None:

@@ -7,11 +7,19 @@ first byte, gaps between chunks, injected failures and a required bearer token::
 
     with SpeechServer(first_chunk_delay_ms=30) as url:
         ...  # url is http://127.0.0.1:PORT/v1/audio/speech
+
+FAULT INJECTION (a server of known misbehaviour, for tests/integration/test_faults.py):
+``fail_status=500`` answers every speech request with that status; ``fault`` picks one of
+:data:`FAULTS` for every speech request: ``stall`` sends the header and the first chunk, then
+nothing for ``stall_s``; ``drop`` sends the header and the first chunk, then closes the connection
+mid-body; ``garbage`` answers 200 ``audio/wav`` with random bytes, not a WAV. :class:`ResetServer`
+resets (TCP RST) every POST's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import threading
 import time
@@ -29,6 +37,7 @@ from starlette.routing import Route
 from voxbench.engines.espeak import EspeakEngine
 
 SPEECH_PATH = "/v1/audio/speech"
+FAULTS = ("stall", "drop", "garbage")
 UNKNOWN_SIZE = 0xFFFFFFFF
 _START_TIMEOUT_S = 10.0
 
@@ -67,9 +76,15 @@ class SpeechServer:
         fail_status: int | None = None,
         api_key: str | None = None,
         announce_rate: bool = False,
+        fault: str | None = None,
+        stall_s: float = 30.0,
     ) -> None:
         """``announce_rate`` sends the sample rate in ``X-Sample-Rate``, as ``voxbench serve``
-        does (OpenAI's endpoint does not)."""
+        does (OpenAI's endpoint does not); ``fault``: one of :data:`FAULTS` (None: none)."""
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault {fault!r} is not one of {FAULTS}")
+        self.fault = fault
+        self.stall_s = stall_s
         self.first_chunk_delay_ms = first_chunk_delay_ms
         self.chunk_ms = chunk_ms
         self.chunk_gap_ms = chunk_gap_ms
@@ -90,7 +105,12 @@ class SpeechServer:
         engine.load()
         self._engine = engine
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none"
+            self.app(),
+            host="127.0.0.1",
+            port=0,
+            log_level="critical" if self.fault else "warning",  # an injected fault logs no trace
+            lifespan="off",
+            ws="none",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="speech-server", daemon=True)
@@ -152,7 +172,14 @@ class SpeechServer:
             return _error(400, "input must be a non-empty string")
         if fmt not in ("wav", "pcm"):
             return _error(400, f"response_format {fmt!r} is not supported (wav, pcm)")
+        if self.fault == "garbage":
+            import os
+
+            return Response(os.urandom(8000), media_type="audio/wav")
         pcm, rate, synth_ms = await run_in_threadpool(self._synthesize, text)
+        if self.fault in ("stall", "drop"):
+            body = self._broken(wav_header(rate, None), pcm)
+            return StreamingResponse(body, media_type="audio/wav")
         # A comma inside the quoted desc and an entry without dur, as real servers send them.
         headers = {"Server-Timing": f'synth;dur={synth_ms:.3f};desc="espeak-ng, in-process", cache'}
         if self.announce_rate:
@@ -178,6 +205,13 @@ class SpeechServer:
         ints = np.clip(np.round(out.audio * 32768.0), -32768, 32767).astype("<i2")
         return ints.tobytes(), out.sample_rate, ms
 
+    async def _broken(self, header: bytes, pcm: bytes) -> AsyncIterator[bytes]:
+        """A streamed body that stalls (``stall``) or breaks off (``drop``) after one piece."""
+        yield header + pcm[:3200]
+        if self.fault == "stall":
+            await asyncio.sleep(self.stall_s)
+        raise ConnectionAbortedError("injected: the connection breaks off mid-body")
+
     async def _paced(self, header: bytes, pcm: bytes, rate: int) -> AsyncIterator[bytes]:
         """The streamed body: a pause, the header, then the audio in ``chunk_ms`` pieces."""
         await asyncio.sleep(self.first_chunk_delay_ms / 1000)
@@ -188,3 +222,68 @@ class SpeechServer:
             if offset and self.chunk_gap_ms:
                 await asyncio.sleep(self.chunk_gap_ms / 1000)
             yield pcm[offset : offset + step]
+
+
+class ResetServer:
+    """FAULT INJECTION: a TCP server on 127.0.0.1 that answers a GET (the HTTP engine's probe at
+    load) with an empty 405, and resets the connection (SO_LINGER 0, then close: a TCP RST) on
+    every other request; ``with`` gives the speech URL. ``resets`` counts them."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.resets = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="reset-server", daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}{SPEECH_PATH}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=_START_TIMEOUT_S)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: Any) -> None:
+        import socket
+
+        conn.settimeout(_START_TIMEOUT_S)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                if not head.startswith(b"GET "):
+                    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                    while length and len(buf) < int(length.group(1)):
+                        data = conn.recv(65536)  # the whole request first: then nothing is sent
+                        if not data:
+                            return
+                        buf += data
+                    self.resets += 1
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            return
+        finally:
+            conn.close()

@@ -46,3 +46,10 @@ def test_no_nvml_is_a_note_not_an_error(monkeypatch):
     fake.nvmlInit = fail
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert environment.gpus() == ([], "NVML unavailable: NVML Shared Library Not Found")
+
+
+def test_machine_id_never_names_a_parent_or_hidden_folder():
+    assert environment.machine_id("..") == "machine"
+    assert environment.machine_id("../../etc") == "etc"
+    assert environment.machine_id(".hidden box") == "hidden-box"
+    assert environment.machine_id("gpu.node-3") == "gpu.node-3"

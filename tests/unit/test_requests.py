@@ -45,6 +45,18 @@ def test_options_override_the_file_which_overrides_the_defaults(tmp_path):
     assert request.config_file is not None and request.config_file["iterations"] == 7
 
 
+def test_fault_limits_from_the_file_and_the_command_line(tmp_path):
+    cfg = tmp_path / "voxbench.toml"
+    cfg.write_text('case_timeout = 60\nmax_memory = "2G"\n')
+    request = RunRequest.from_sources(cfg)
+    assert (request.settings.case_timeout_s, request.settings.max_memory) == (60.0, "2G")
+    request = RunRequest.from_sources(cfg, RunOptions(case_timeout_s=5, max_memory="500M"))
+    assert (request.settings.case_timeout_s, request.settings.max_memory) == (5.0, "500M")
+    cfg.write_text('max_memory = "lots"\n')
+    with pytest.raises(ConfigError, match="--max-memory: give a size such as 500M or 2G"):
+        RunRequest.from_sources(cfg)
+
+
 def test_engine_references_keep_commands_and_urls_whole():
     request = RunRequest.from_sources(
         None, RunOptions(engines=["espeak,piper", "cmd:sox -n a,b", "http://h/x?a=1,2"])

@@ -92,8 +92,10 @@ def aggregate(
     """Group documents by machine, take each machine's newest figure per case, and compute
     speedups against ``baseline`` (default: the first machine). Also returns, per machine, the
     documents whose cases were used."""
+    from voxbench.results.machines import by_machine as split_runs
+
     by_machine: dict[str, list[tuple[Path, ResultDocument]]] = {}
-    for path, doc in docs:
+    for path, doc in split_runs(docs):  # a run on several machines (Ray): its machines' parts
         by_machine.setdefault(doc.environment.machine_id, []).append((path, doc))
     if not by_machine:
         raise ConfigError("no result documents to aggregate")

@@ -8,12 +8,14 @@ aggregate, export). Only typer is imported at start-up; each command loads the l
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
 import typer
 
 from voxbench.cli import info, load, measure, pipeline, results
+from voxbench.cli.signals import Caught, exit_status, stop_on_signals
 from voxbench.errors import VoxbenchError
 
 app = typer.Typer(
@@ -60,17 +62,29 @@ results.register(app)
 
 
 def main() -> None:
-    """Console entry point: one line and a non-zero exit for every expected failure."""
+    """Console entry point: one line and a non-zero exit for every expected failure; SIGTERM
+    stops a command like Ctrl-C (:mod:`.signals`), with exit status 143 instead of 130."""
+    caught = Caught()
     try:
-        app()
+        with stop_on_signals() as caught:
+            app()
+    except SystemExit as exc:  # typer ends a KeyboardInterrupt outside a run as a silent 130
+        if exc.code == 130 and caught.signum is not None:
+            name = (
+                "" if caught.signum == signal.SIGINT else f" ({signal.Signals(caught.signum).name})"
+            )
+            print(f"voxbench: interrupted{name}", file=sys.stderr)
+            sys.exit(128 + caught.signum)
+        raise
     except VoxbenchError as exc:
         if _state["debug"]:
             raise
         print(f"voxbench: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("voxbench: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        status = exit_status(exc)
+        print("voxbench: interrupted" + (f" ({exc})" if status != 130 else ""), file=sys.stderr)
+        sys.exit(status)
     except OSError as exc:  # disk full, permissions: still one line, the traceback with --debug
         if _state["debug"]:
             raise

@@ -7,6 +7,7 @@ Only typer is imported at start-up; rich and the library load inside the functio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from voxbench.api import Outcome
+    from voxbench.api import Outcome, Resume
 
 STORE_HELP = (
     "Results store: a SQLite file or postgresql://... "
@@ -56,6 +57,53 @@ TargetOption = Annotated[
     list[str] | None,
     typer.Option("--target", help="Quality target NAME<=VALUE, NAME>=VALUE or NAME=off."),
 ]
+
+
+ResumeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        metavar="RUN_DIR",
+        help="Finish an interrupted or killed run in RUN_DIR: its recorded settings, only what "
+        "is missing, one complete document in the same folder (and the store). Takes no "
+        "measuring options.",
+    ),
+]
+RESUME_KEEPS = frozenset(
+    {"resume", "store", "no_store", "json_out", "html", "embed_audio", "quality", "metric",
+     "jobs", "target"}
+)  # fmt: skip
+"""The options --resume takes: where things go and what is judged after, never what is measured."""
+
+
+def refuse_with_resume(ctx: typer.Context, keeps: frozenset[str] = RESUME_KEEPS) -> None:
+    """With --resume the run's recorded settings decide what is measured: a one-line
+    ConfigError naming every other option of the command ``ctx`` that was given on the command
+    line (or from the environment)."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in keeps
+        and getattr(ctx.get_parameter_source(param.name or ""), "name", "")
+        in ("COMMANDLINE", "ENVIRONMENT")
+    ]
+    if given:
+        raise ConfigError(
+            f"--resume measures with the settings the run recorded; drop {', '.join(given)}"
+        )
+
+
+def resumed(ctx: typer.Context, run: Path | None, read: Callable[[Path], Resume]) -> Resume | None:
+    """``--resume RUN_DIR`` given: the unfinished run ``read`` (one of ``api.resume_*``) found
+    there, after refusing any measuring option; a complete one ends the command (status 0)."""
+    if run is None:
+        return None
+    refuse_with_resume(ctx)
+    job = read(run)
+    if job.request is None:
+        console().print(f"nothing to resume: {job.folder.path} is complete")
+        raise typer.Exit(0)
+    return job
 
 
 def split(values: list[str] | None) -> list[str]:

@@ -16,10 +16,12 @@ import typer
 from voxbench.cli.common import (
     JsonOption,
     NoStoreOption,
+    ResumeOption,
     StoreOption,
     check_json_out,
     console,
     progress_bar,
+    resumed,
     write_outputs,
 )
 from voxbench.cli.info import EmbedAudioOption, HtmlOption
@@ -71,6 +73,21 @@ def serve(
     queue: Annotated[
         int, typer.Option(min=0, help="Requests that may wait for a slot; the rest get 503.")
     ] = 64,
+    max_body_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest JSON request body, MiB (else 413).")
+    ] = 1.0,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest audio upload (STT engines), MiB (else 413).")
+    ] = 50.0,
+    max_text_chars: Annotated[
+        int, typer.Option(min=1, help="Longest input text, characters (else 400).")
+    ] = 5000,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds a client has to send the request head.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds a client has to send the request body.")
+    ] = 30.0,
 ) -> None:
     """Serve an engine as an OpenAI-compatible /v1/audio/speech endpoint, to load-test it."""
     from voxbench.engines.devices import normalize
@@ -88,19 +105,29 @@ def serve(
         raise EngineUnavailable(
             f"voxbench serve needs starlette and uvicorn ({exc}): pip install 'voxbench[serve]'"
         ) from exc
-    serve_forever(spec, host=host, port=port, concurrency=concurrency, queue=queue)
+    from voxbench.load.serve_checks import Limits
+
+    limits = Limits(
+        max_json_bytes=int(max_body_mb * 2**20),
+        max_upload_bytes=int(max_upload_mb * 2**20),
+        max_text_chars=max_text_chars,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+    )
+    serve_forever(spec, host=host, port=port, concurrency=concurrency, queue=queue, limits=limits)
 
 
 def load(
+    ctx: typer.Context,
     target: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--target",
             "-t",
             help="URL of an OpenAI-compatible /v1/audio/speech, /v1/audio/transcriptions or "
             "/v1/chat/completions endpoint (or llm:http://host:port/v1).",
         ),
-    ],
+    ] = None,
     rate: Annotated[
         str | None,
         typer.Option(help="Open-loop levels in requests/s, comma-separated, e.g. 1,2,4."),
@@ -206,6 +233,13 @@ def load(
             "local Ray)."
         ),
     ] = D["ray_address"],
+    ray_runtime_env: Annotated[
+        str | None,
+        typer.Option(
+            help="--executor ray: Ray's runtime_env, inline JSON or a .json file "
+            "(docs/distributed.md)."
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Results root folder.")] = D[
         "output"
     ],
@@ -215,6 +249,7 @@ def load(
     no_store: NoStoreOption = False,
     html: HtmlOption = False,
     embed_audio: EmbedAudioOption = False,
+    resume: ResumeOption = None,
 ) -> None:
     """Load-test a speech, transcription or chat endpoint: open-loop rates or closed-loop
     concurrency, per-level percentiles (chat: time to first token, inter-token latency, tokens/s;
@@ -225,43 +260,53 @@ def load(
     configuration error; 130 interrupted."""
     from voxbench import api
     from voxbench.cli.stdio import reserved_stdout
+    from voxbench.errors import ConfigError
     from voxbench.load.run import LoadRequest, failures
     from voxbench.load.schedule import parse_duration
+    from voxbench.run.request import parse_runtime_env
 
-    request = LoadRequest.from_text(
-        target,
-        rate=rate,
-        concurrency=concurrency,
-        duration=duration,
-        warmup=warmup,
-        requests=requests,
-        arrivals=arrivals,
-        seed=seed,
-        executor=executor,
-        workers=workers,
-        ray_address=ray_address,
-        workload=workload,
-        model=model,
-        max_tokens=max_tokens,
-        voice=voice,
-        stream=stream,
-        response_format=response_format,
-        api_key_env=api_key_env,
-        timeout_s=timeout,
-        slo=slo,
-        buffer_ms=buffer_ms,
-        max_lag_ms=max_lag_ms,
-        max_error_rate=max_error_rate,
-        min_duration_s=parse_duration(min_duration),
-        pcm_sample_rate=pcm_sample_rate,
-        stall_threshold_ms=stall_threshold_ms,
-        startup_ms=startup_ms,
-        cost_per_hour=cost_per_hour,
-        hardware_price=hardware_price,
-        running_per_month=running_cost,
-        output=output,
-        machine_id=machine_id,
-        argv=sys.argv[1:],
+    job = resumed(ctx, resume, api.resume_load)
+    if job is None and target is None:
+        raise ConfigError("give --target URL (or --resume RUN_DIR)")
+    request = (
+        job.request
+        if job is not None
+        else LoadRequest.from_text(
+            target or "",
+            rate=rate,
+            concurrency=concurrency,
+            duration=duration,
+            warmup=warmup,
+            requests=requests,
+            arrivals=arrivals,
+            seed=seed,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+            ray_runtime_env=parse_runtime_env(ray_runtime_env),
+            workload=workload,
+            model=model,
+            max_tokens=max_tokens,
+            voice=voice,
+            stream=stream,
+            response_format=response_format,
+            api_key_env=api_key_env,
+            timeout_s=timeout,
+            slo=slo,
+            buffer_ms=buffer_ms,
+            max_lag_ms=max_lag_ms,
+            max_error_rate=max_error_rate,
+            min_duration_s=parse_duration(min_duration),
+            pcm_sample_rate=pcm_sample_rate,
+            stall_threshold_ms=stall_threshold_ms,
+            startup_ms=startup_ms,
+            cost_per_hour=cost_per_hour,
+            hardware_price=hardware_price,
+            running_per_month=running_cost,
+            output=output,
+            machine_id=machine_id,
+            argv=sys.argv[1:],
+        )
     )
     check_json_out(json_out)
     if html or embed_audio:
@@ -276,7 +321,13 @@ def load(
                     task, completed=index, description=f"level {level.label}, ~{seconds:g} s"
                 )
 
-            outcome = api.load_test(request, store=store, record=not no_store, progress=progress)
+            outcome = api.load_test(
+                request,
+                store=store,
+                record=not no_store,
+                progress=progress,
+                resume=job.folder if job is not None else None,
+            )
         _print_load(outcome, json_out, out, data)
         if html or embed_audio:
             page = api.write_html_report(outcome.doc, outcome.path, embed_audio=embed_audio)

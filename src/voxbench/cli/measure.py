@@ -19,12 +19,14 @@ from voxbench.cli.common import (
     MachineOption,
     MetricOption,
     NoStoreOption,
+    ResumeOption,
     StoreOption,
     TargetOption,
     check_json_out,
     console,
     print_errors,
     progress_bar,
+    resumed,
     split,
     write_outputs,
 )
@@ -53,7 +55,44 @@ class StreamMode(StrEnum):
     off = "off"
 
 
+ExecutorOption = Annotated[
+    ExecutorKind | None,
+    typer.Option(
+        help="local: cases one after another here; ray: each case a Ray task, placed by "
+        "its resources (docs/distributed.md) [local]."
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="--executor ray: the cluster (ray://host:10001, auto); default $RAY_ADDRESS, "
+        "else a local Ray on every core."
+    ),
+]
+RayRetriesOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="--executor ray: reruns of a task that failed or whose worker died [1]."
+    ),
+]
+RayResourcesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="--executor ray: what every case asks of a node, JSON: '{\"gpu_type:H100\": 1}', "
+        "CPU and GPU too (over the config's engine resources)."
+    ),
+]
+RayRuntimeEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        help="--executor ray: Ray's runtime_env for the tasks, inline JSON or a .json file: "
+        '\'{"pip": ["voxbench[ray]"]}\'.'
+    ),
+]
+
+
 def run(
+    ctx: typer.Context,
     engine: Annotated[
         list[str] | None,
         typer.Option(
@@ -128,6 +167,22 @@ def run(
             help=f"Per-call timeout in seconds, worker mode [{DEFAULTS.timeout_s:g}]; 0 for none."
         ),
     ] = None,
+    case_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--case-timeout",
+            help="Per-case limit in seconds (start, load and every call); a case past it is "
+            "stopped and recorded, the run goes on. Default: none.",
+        ),
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Kill a worker whose resident memory passes this size (500M, 2G) and record it "
+            "in its case; worker mode only. Default: no limit.",
+        ),
+    ] = None,
     stream: Annotated[
         StreamMode | None,
         typer.Option(
@@ -154,33 +209,12 @@ def run(
     no_store: NoStoreOption = False,
     html: HtmlOption = False,
     embed_audio: EmbedAudioOption = False,
-    executor: Annotated[
-        ExecutorKind | None,
-        typer.Option(
-            help="local: cases one after another here; ray: each case a Ray task, placed by "
-            "its resources (docs/distributed.md) [local]."
-        ),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="--executor ray: the cluster (ray://host:10001, auto); default $RAY_ADDRESS, "
-            "else a local Ray on every core."
-        ),
-    ] = None,
-    ray_retries: Annotated[
-        int | None,
-        typer.Option(
-            min=0, help="--executor ray: reruns of a task that failed or whose worker died [1]."
-        ),
-    ] = None,
-    ray_resources: Annotated[
-        str | None,
-        typer.Option(
-            help="--executor ray: what every case asks of a node, JSON: '{\"gpu_type:H100\": 1}', "
-            "CPU and GPU too (over the config's engine resources)."
-        ),
-    ] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    ray_retries: RayRetriesOption = None,
+    ray_resources: RayResourcesOption = None,
+    ray_runtime_env: RayRuntimeEnvOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Benchmark engines on workloads: cold start, then warm single requests."""
     from voxbench import api
@@ -189,42 +223,49 @@ def run(
     from voxbench.run.planner import plan
     from voxbench.run.request import RunOptions, RunRequest
 
-    request = RunRequest.from_sources(
-        config,
-        RunOptions(
-            engines=engine,
-            workloads=workload,
-            engine_args=engine_arg,
-            params=param,
-            devices=device,
-            batch_sizes=batch_size,
-            iterations=iterations,
-            warmup=warmup,
-            output=output,
-            in_process=in_process or None,
-            timeout_s=timeout,
-            stream=stream.value if stream is not None else None,
-            save_audio=False if no_audio else None,
-            machine_id=machine_id,
-            executor=executor.value if executor is not None else None,
-            ray_address=ray_address,
-            ray_retries=ray_retries,
-            ray_resources=ray_resources,
-            argv=sys.argv[1:],
-        ),
-    )
+    job = resumed(ctx, resume, api.resume_run)
+    request = job.request if job is not None else None
+    if request is None:
+        request = RunRequest.from_sources(
+            config,
+            RunOptions(
+                engines=engine,
+                workloads=workload,
+                engine_args=engine_arg,
+                params=param,
+                devices=device,
+                batch_sizes=batch_size,
+                iterations=iterations,
+                warmup=warmup,
+                output=output,
+                in_process=in_process or None,
+                timeout_s=timeout,
+                case_timeout_s=case_timeout,
+                max_memory=max_memory,
+                stream=stream.value if stream is not None else None,
+                save_audio=False if no_audio else None,
+                machine_id=machine_id,
+                executor=executor.value if executor is not None else None,
+                ray_address=ray_address,
+                ray_retries=ray_retries,
+                ray_resources=ray_resources,
+                ray_runtime_env=ray_runtime_env,
+                argv=sys.argv[1:],
+            ),
+        )
     judge = api.quality_plan(config, quality, metric, target, jobs=jobs)
     api.check_benchmark(request, judge)
     check_json_out(json_out)
     if html or embed_audio:
         api.check_html()
     with reserved_stdout(json_out == "-") as data:
-        the_plan = plan(request)
+        the_plan = job.plan if job is not None else plan(request)
         out = console()
         for s in the_plan.skipped:
             out.print(f"[yellow]skipped[/] {skip_text(s)}")
         with progress_bar(out, remaining=True) as bar:
-            task = bar.add_task("starting", total=len(the_plan.cases) * request.calls_per_case)
+            cases = job.remaining if job is not None else len(the_plan.cases)
+            task = bar.add_task("starting", total=cases * request.calls_per_case)
 
             def progress(case: PlannedCase, n: int) -> None:
                 if n == 0:
@@ -245,6 +286,7 @@ def run(
                 record=not no_store,
                 progress=progress,
                 quality_progress=judging,
+                resume=job.folder if job is not None else None,
             )
         _print_run(outcome, json_out, out, data)
         _write_html(outcome, html or embed_audio, embed_audio, out)
@@ -273,6 +315,7 @@ def _print_run(outcome: Outcome, json_out: str | None, out: Console, data: TextI
 
 
 def micro(
+    ctx: typer.Context,
     quick: Annotated[
         bool, typer.Option("--quick", help="Fewer sizes and samples: a CI smoke run.")
     ] = False,
@@ -323,6 +366,12 @@ def micro(
     no_store: NoStoreOption = False,
     html: HtmlOption = False,
     embed_audio: EmbedAudioOption = False,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    ray_retries: RayRetriesOption = None,
+    ray_resources: RayResourcesOption = None,
+    ray_runtime_env: RayRuntimeEnvOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Micro-benchmark kernels speech engines spend time in (no model weights): mel/STFT,
     resampling, logits sampling, codec-code packing, on numpy/scipy/torch against librosa."""
@@ -332,31 +381,45 @@ def micro(
     from voxbench.micro.runner import MicroRequest, plan_micro
     from voxbench.results.skips import skip_text
     from voxbench.run.params import parse_list
+    from voxbench.run.request import RayOptions
 
-    request = MicroRequest(
-        kernels=split(kernel) or None,
-        backends=split(backend) or None,
-        devices=list(dict.fromkeys(normalize(d) for d in parse_list(device, "--device"))),
-        quick=quick,
-        samples=iterations,
-        warmup=warmup,
-        min_sample_ms=min_sample_ms,
-        threads=threads,
-        output=output,
-        machine_id=machine_id,
-        argv=sys.argv[1:],
-    )
+    job = resumed(ctx, resume, api.resume_micro)
+    request = job.request if job is not None else None
+    if request is None:
+        request = MicroRequest(
+            kernels=split(kernel) or None,
+            backends=split(backend) or None,
+            devices=list(dict.fromkeys(normalize(d) for d in parse_list(device, "--device"))),
+            quick=quick,
+            samples=iterations,
+            warmup=warmup,
+            min_sample_ms=min_sample_ms,
+            threads=threads,
+            output=output,
+            machine_id=machine_id,
+            argv=sys.argv[1:],
+            executor=executor.value if executor is not None else "local",
+            ray=RayOptions.parse(
+                executor.value if executor is not None else None,
+                address=ray_address,
+                retries=ray_retries,
+                resources=ray_resources,
+                runtime_env=ray_runtime_env,
+            ),
+        )
     request.settings()  # bad values fail before any measuring
     check_json_out(json_out)
     if html or embed_audio:
         api.check_html()
     with reserved_stdout(json_out == "-") as data:
-        the_plan = plan_micro(request)
+        the_plan = job.plan if job is not None else plan_micro(request)
         out = console()
         for s in the_plan.skipped:
             out.print(f"[yellow]skipped[/] {skip_text(s)}")
         with progress_bar(out) as bar:
-            task = bar.add_task("starting", total=len(the_plan.cases))
+            task = bar.add_task(
+                "starting", total=job.remaining if job is not None else len(the_plan.cases)
+            )
 
             def progress(case: MicroCase, done: bool) -> None:
                 if done:
@@ -365,7 +428,12 @@ def micro(
                     bar.update(task, description=case.id)
 
             outcome = api.micro_bench(
-                request, the_plan, store=store, record=not no_store, progress=progress
+                request,
+                the_plan,
+                store=store,
+                record=not no_store,
+                progress=progress,
+                resume=job.folder if job is not None else None,
             )
         from voxbench.report.micro import micro_rich_table
 

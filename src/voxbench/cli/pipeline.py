@@ -20,6 +20,13 @@ from voxbench.cli.common import (
     write_outputs,
 )
 from voxbench.cli.info import EmbedAudioOption, HtmlOption
+from voxbench.cli.measure import (
+    ExecutorOption,
+    RayAddressOption,
+    RayResourcesOption,
+    RayRetriesOption,
+    RayRuntimeEnvOption,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -148,6 +155,11 @@ def pipeline(
     no_store: NoStoreOption = False,
     html: HtmlOption = False,
     embed_audio: EmbedAudioOption = False,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    ray_retries: RayRetriesOption = None,
+    ray_resources: RayResourcesOption = None,
+    ray_runtime_env: RayRuntimeEnvOption = None,
 ) -> None:
     """Time a voice assistant — STT → LLM → TTS — from the end of the user's speech to the first
     audible answer, sequential and streaming, per stage, against targets.
@@ -158,7 +170,16 @@ def pipeline(
     from voxbench import api
     from voxbench.cli.stdio import reserved_stdout
     from voxbench.pipeline.run import failures
+    from voxbench.run.request import RayOptions
 
+    kind = executor.value if executor is not None else None
+    ray = RayOptions.parse(
+        kind,
+        address=ray_address,
+        retries=ray_retries,
+        resources=ray_resources,
+        runtime_env=ray_runtime_env,
+    )
     modes = tuple(split(mode)) or None
     plan = _load_plan(rate, concurrency, duration, arrivals, seed, slo, max_lag_ms)
     request = _request(
@@ -177,6 +198,8 @@ def pipeline(
             "machine_id": machine_id,
             "save_audio": False if no_audio else None,
             "load": plan,
+            "executor": kind,
+            "ray": ray,
             "argv": sys.argv[1:],
             "_targets": tuple(split(target)),
         },

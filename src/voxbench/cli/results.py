@@ -134,12 +134,12 @@ def store_list(
     from rich.table import Table
 
     table = Table(title=f"{url} ({backend}, schema {version})")
-    for col in ("run", "created", "machine", "commit", "scenario", "cases", "engines"):
+    for col in ("run", "created", "machine", "commit", "scenario", "status", "cases", "engines"):
         table.add_column(col)
-    for i in infos:
+    for i in infos:  # status: complete, or partial (interrupted, killed): --resume finishes it
         table.add_row(
             i.run_id, i.created_at[:19].replace("T", " "), i.machine_id, (i.git_commit or "")[:10],
-            i.scenario, str(i.cases), ", ".join(i.engines),
+            i.scenario, i.status, str(i.cases), ", ".join(i.engines),
         )  # fmt: skip
     _console().print(table)
 

@@ -1,7 +1,8 @@
 """Calibration engines with known timings, to check the harness itself.
 
 They are not speech engines: each sleeps for a set time and returns silence, so a correct harness
-must report exactly those times. Use them as ``voxbench.engines.calibration:SleepEngine`` etc.;
+must report exactly those times. Digital silence is their answer by design: they waive the
+``silent`` output check (``waive_output_checks``, :mod:`voxbench.run.output_checks`). Use them as ``voxbench.engines.calibration:SleepEngine`` etc.;
 ``benchmarks/overhead.py`` and the timing tests rely on them.
 """
 
@@ -28,6 +29,7 @@ class SleepEngine(BaseEngine):
     input_kind: ClassVar[InputKind] = "text"
     description: ClassVar[str] = "calibration: sleeps a known time, returns silence"
     default_workloads: ClassVar[tuple[str, ...]] = ("short",)
+    waive_output_checks: ClassVar[tuple[str, ...]] = ("silent",)
 
     def __init__(
         self,

@@ -22,12 +22,14 @@ processes on several machines without changing what is offered or how it is summ
   and kept in the level's ``workers``; one worker that fell behind makes the level saturated
   even when the merged lag hides it among the others (:func:`judge_workers`).
 
-Ray is imported only here, and only when asked for; without it the one-line
-:data:`RAY_MISSING` error says how to install it. Only open-loop (``--rate``) levels run here.
+Ray is joined or started by :func:`voxbench.run.ray_cluster.connected`, as for ``run``, and
+only when asked for; without it the one-line :data:`RAY_MISSING` error says how to install it.
+Only open-loop (``--rate``) levels run here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -37,23 +39,17 @@ from typing import Any
 from voxbench.errors import ConfigError, VoxbenchError
 from voxbench.load.client import RequestRecord, Target
 from voxbench.results.document import LoadLevel, LoadWorker
+from voxbench.run.ray_cluster import connected
+from voxbench.run.ray_cluster import import_ray as import_ray
+from voxbench.run.request import RAY_HINT, RayOptions
 
-RAY_MISSING = "--executor ray needs Ray: pip install 'voxbench[ray]'"
+RAY_MISSING = RAY_HINT
 START_AHEAD_S = 1.0
 """How far ahead of the lead's clock the common start is set: time for every actor to get its
 share before the first request is due (an actor call takes about a millisecond; a share of a
 million offsets a few more)."""
 READY_TIMEOUT_S = 120.0
 """How long the actors may take to start (a Ray worker process is about a second each)."""
-
-
-def import_ray() -> Any:
-    """The ``ray`` module; :data:`RAY_MISSING` as a ConfigError when it is not installed."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(RAY_MISSING) from None
-    return ray
 
 
 def share(offsets: list[float], worker: int, workers: int) -> list[float]:
@@ -146,26 +142,30 @@ class Generator:
 class RayLoad:
     """N generator actors on a Ray cluster, for all the levels of one load run.
 
-    Connects to ``address`` (None: ``RAY_ADDRESS`` when set, else starts a local Ray), checks
-    that the cluster has a CPU per worker, starts the actors (one CPU each, so that no two share
-    a core; spread over the nodes) and waits for them; leaving the ``with`` block ends them, and
-    a Ray started here."""
+    Connects to ``address`` (None: ``RAY_ADDRESS`` when set, else starts a local Ray;
+    :func:`voxbench.run.ray_cluster.connected`, with ``runtime_env``), checks that the cluster
+    has a CPU per worker, starts the actors (one CPU each, so that no two share a core; spread
+    over the nodes) and waits for them; leaving the ``with`` block ends them, and a Ray started
+    here."""
 
-    def __init__(self, workers: int, address: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        address: str | None = None,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
         if workers < 1:
             raise ConfigError("--workers must be at least 1")
-        self.workers, self.address = workers, address
+        self.workers, self.address, self.runtime_env = workers, address, runtime_env
         self.actors: list[Any] = []
         self.nodes: list[str] = []
-        self._started = False
+        self._ray: contextlib.ExitStack | None = None
 
     def __enter__(self) -> RayLoad:
-        import logging
-
-        ray = import_ray()
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
-            self._started = True
+        self._ray = contextlib.ExitStack()
+        ray = self._ray.enter_context(
+            connected(RayOptions(address=self.address, runtime_env=self.runtime_env))
+        )
         try:
             # Against the cluster's total: an actor asking for more than any node has would wait
             # for ever (CPUs busy now are waited for, up to READY_TIMEOUT_S).
@@ -195,9 +195,9 @@ class RayLoad:
         for a in self.actors:
             ray.kill(a)
         self.actors = []
-        if self._started:
-            ray.shutdown()
-            self._started = False
+        if self._ray is not None:
+            self._ray.close()  # shuts down a Ray started here
+            self._ray = None
 
     def run_level(
         self, target: Target, offsets: list[float], *, timeout_s: float

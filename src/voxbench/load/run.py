@@ -3,7 +3,9 @@
 :class:`LoadRequest` validates itself (built directly from Python or with
 :meth:`LoadRequest.from_text` from a command line's strings); :func:`run_load` measures level
 after level into a :class:`~voxbench.results.folder.RunFolder`, saving after each level, and
-closes it as interrupted on Ctrl-C, like ``voxbench run``.
+closes it as interrupted on Ctrl-C, like ``voxbench run``. :func:`resume_request` reads the
+request back from a document's ``load.settings`` for ``voxbench load --resume``, and
+:func:`measure_load` then measures only the levels the folder lacks.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class LoadRequest:
     executor: str = "local"
     workers: int = 1
     ray_address: str | None = None
+    ray_runtime_env: dict[str, Any] | None = None  # Ray's runtime_env (--ray-runtime-env)
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
@@ -172,6 +175,8 @@ class LoadRequest:
             raise ConfigError("--workers must be at least 1")
         if self.executor == "local" and (self.workers > 1 or self.ray_address):
             raise ConfigError("--workers and --ray-address need --executor ray")
+        if self.executor == "local" and self.ray_runtime_env is not None:
+            raise ConfigError("--ray-runtime-env needs --executor ray")
         if self.executor == "ray" and self.levels[0].kind != "rate":
             raise ConfigError("--executor ray runs open-loop --rate levels, not --concurrency")
         if self.slo:
@@ -290,8 +295,43 @@ def _settings(req: LoadRequest) -> dict[str, Any]:
     out["target"] = redact(req.target)
     if req.ray_address:
         out["ray_address"] = redact(req.ray_address)
+    if req.ray_runtime_env is not None:
+        from voxbench.run.request import runtime_env_record
+
+        out["ray_runtime_env"] = runtime_env_record(req.ray_runtime_env)
     out["argv"] = [redact(a) for a in req.argv]
     return out
+
+
+def resume_request(folder: Any) -> LoadRequest:
+    """The request a load run was made with, from its ``load.settings``, writing into the same
+    folder; one-line ConfigError when a credential in it was redacted."""
+    from dataclasses import fields
+
+    load = folder.doc.load
+    if load is None:
+        raise ConfigError(f"--resume: {folder.path} holds no load run")
+    recorded = dict(load.settings)
+    for name in ("target", "ray_address"):
+        if "***@" in str(recorded.get(name) or ""):
+            raise ConfigError(
+                f"--resume: the run recorded --{name.replace('_', '-')} with its credentials "
+                "redacted; run it again instead"
+            )
+    env = recorded.get("ray_runtime_env")
+    if isinstance(env, dict) and env.get("env_vars"):
+        raise ConfigError(
+            "--resume: the run recorded its --ray-runtime-env env_vars hidden (credentials are "
+            "never written); run it again instead"
+        )
+    known = {f.name for f in fields(LoadRequest)} - {"levels", "output", "machine_id"}
+    options = {k: v for k, v in recorded.items() if k in known}
+    return LoadRequest(
+        levels=[Level(lv["kind"], lv["value"]) for lv in recorded["levels"]],
+        output=folder.path.parent.parent,
+        machine_id=folder.doc.environment.machine_id,
+        **options,
+    )
 
 
 def run_load(
@@ -334,7 +374,8 @@ def start_load(req: LoadRequest) -> Any:
 def measure_load(
     folder: Any, req: LoadRequest, progress: Callable[[int, Level, float], None]
 ) -> Any:
-    """Every level into ``folder``'s document, saved after each; then capacity and cost."""
+    """Every level ``folder``'s document lacks into it (all for a new run; the missing ones on
+    ``--resume``), saved after each, in the request's order; then capacity and cost."""
     from voxbench.load.capacity import cost, evaluate, parse_slo, startup_bound_ms
     from voxbench.load.client import Target, run_level
     from voxbench.load.metrics import STARTUP_BOUND_MS, summarize_level
@@ -366,10 +407,15 @@ def measure_load(
     if req.executor == "ray":
         from voxbench.load.ray_workers import RayLoad, judge_workers, merge
 
-        pool = RayLoad(req.workers, req.ray_address)
+        pool = RayLoad(req.workers, req.ray_address, req.ray_runtime_env)
+    order = {lv.label: i for i, lv in enumerate(req.levels)}
+    folder.track(list(order), lambda: (lv.label for lv in load.levels))
+    done = {lv.label for lv in load.levels}
+    todo = [(i, lv) for i, lv in enumerate(req.levels) if lv.label not in done]
+    folder.save()  # the plan on disk before the first level: a kill now says what is missing
     measuring = folder.measuring(len(req.levels), lambda: len(load.levels), unit="levels")
     with pool as ray_load, measuring:
-        for i, level in enumerate(req.levels):
+        for step, (i, level) in enumerate(todo):
             total = req.warmup_s + (req.duration_s or 0)
             offsets = None
             if level.kind == "rate":
@@ -420,8 +466,9 @@ def measure_load(
                     max_error_rate=max_error_rate,
                     min_duration_s=req.min_duration_s,
                 )
+            load.levels.sort(key=lambda lv: order.get(lv.label, len(order)))
             folder.save()
-            if i < len(req.levels) - 1:
+            if step < len(todo) - 1:
                 time.sleep(req.pause_s)  # let the server drain before the next level
         load.capacity = evaluate(load.levels, clauses, max_error_rate)
         if req.cost_per_hour is not None:

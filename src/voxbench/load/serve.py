@@ -34,6 +34,7 @@ import anyio
 import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -43,10 +44,24 @@ from voxbench.engine import adapt, can_stream, collect_stages
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import ConfigError, EngineFailed
 from voxbench.load import serve_stt
+from voxbench.load.serve_checks import (
+    MAX_HEAD_BYTES,
+    MEDIA_TYPES,
+    Limits,
+    Refused,
+    SpeechRequest,
+    error_response,
+    http_error,
+    parse_speech,
+    read_body,
+    refusal,
+)
+from voxbench.load.serve_protocol import deadline_protocol
 from voxbench.wav import to_pcm16, wav_header
 
+__all__ = ["Limits", "ServerThread", "SpeechRequest", "build_app", "error_response", "serve"]
+
 SPEECH_PATH = "/v1/audio/speech"
-MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm"}
 _START_TIMEOUT_S = 30.0
 # In-flight requests get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 5
@@ -292,47 +307,6 @@ class GuardedStreamingResponse(StreamingResponse):
 # --- requests and answers ------------------------------------------------------------------------
 
 
-class BadRequest(Exception):
-    """A request the endpoint refuses with 400."""
-
-
-@dataclass(frozen=True)
-class SpeechRequest:
-    """The fields of a speech request that change the answer (model, voice, speed do not)."""
-
-    text: str
-    response_format: str
-    stream: bool
-
-
-async def parse_request(request: Request) -> SpeechRequest:
-    """Check the JSON body; raise :class:`BadRequest` with the reason."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    text = body.get("input")
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest("input must be a non-empty string")
-    fmt = body.get("response_format") or "wav"
-    if fmt not in MEDIA_TYPES:
-        raise BadRequest(f"response_format {fmt!r} is not supported (use wav or pcm)")
-    stream = body.get("stream") or False
-    if not isinstance(stream, bool):
-        raise BadRequest("stream must be true or false")
-    return SpeechRequest(text=text, response_format=fmt, stream=stream)
-
-
-def error_response(
-    status: int, message: str, kind: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """An OpenAI-style ``{"error": {"message", "type"}}`` answer."""
-    body = {"error": {"message": message, "type": kind}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def engine_error(exc: BaseException) -> JSONResponse:
     """500 naming the exception type and the first line of its message, never a traceback."""
     lines = str(exc).strip().splitlines()
@@ -353,8 +327,9 @@ def _audio_headers(fmt: str, rate: int, metrics: dict[str, float]) -> dict[str, 
 class SpeechApp:
     """The route handlers, around one :class:`Service`."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, limits: Limits) -> None:
         self.service = service
+        self.limits = limits
 
     async def health(self, _request: Request) -> Response:
         """Liveness, and how busy the engine is."""
@@ -378,9 +353,11 @@ class SpeechApp:
     async def speech(self, request: Request) -> Response:
         """``POST /v1/audio/speech``."""
         try:
-            req = await parse_request(request)
-        except BadRequest as exc:
-            return error_response(400, str(exc), "invalid_request_error")
+            body = await read_body(request, self.limits.max_json_bytes)
+            ctype = request.headers.get("content-type")
+            req = parse_speech(body, ctype, self.limits.max_text_chars)
+        except Refused as exc:
+            return refusal(exc)
         slot = await self.service.gate.enter()
         if slot is None:
             return error_response(503, "queue full", "overloaded", headers={"Retry-After": "1"})
@@ -455,14 +432,21 @@ async def _forward(stream: EngineStream, first: bytes) -> AsyncIterator[bytes]:
 
 
 def build_app(
-    spec: EngineSpec, *, concurrency: int = 1, queue: int = 64, chunk_ms: int = 100
+    spec: EngineSpec,
+    *,
+    concurrency: int = 1,
+    queue: int = 64,
+    chunk_ms: int = 100,
+    limits: Limits | None = None,
 ) -> Starlette:
     """The ASGI app serving ``spec``'s engine: built and loaded at start-up, closed at shutdown.
 
-    ``chunk_ms`` sizes the pieces a non-streaming engine's answer is streamed in.
+    ``chunk_ms`` sizes the pieces a non-streaming engine's answer is streamed in; ``limits``
+    (:mod:`voxbench.load.serve_checks`) what a request may be.
     """
+    limits = limits or Limits()
     service = Service(spec, concurrency, queue, chunk_ms)
-    handlers = SpeechApp(service)
+    handlers = SpeechApp(service, limits)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -473,7 +457,8 @@ def build_app(
             await anyio.to_thread.run_sync(service.stop)
 
     speech = Route(SPEECH_PATH, handlers.speech, methods=["POST"])
-    served = speech if service.kinds != serve_stt.TRANSCRIPTION_KINDS else serve_stt.route(service)
+    stt = service.kinds == serve_stt.TRANSCRIPTION_KINDS
+    served = serve_stt.route(service, limits.max_upload_bytes) if stt else speech
     app = Starlette(
         routes=[
             served,
@@ -481,9 +466,11 @@ def build_app(
             Route("/v1/models", handlers.models, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.service = service
     app.state.path = served.path
+    app.state.limits = limits
     return app
 
 
@@ -543,12 +530,16 @@ class _Server(uvicorn.Server):
 
 
 def _config(app: Starlette, log_level: str) -> uvicorn.Config:
+    limits: Limits = app.state.limits
     return uvicorn.Config(
         app,
         log_level=log_level,
         lifespan="on",
         ws="none",
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        http=deadline_protocol(limits.header_timeout_s, limits.body_timeout_s),
+        timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # call_later takes float
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
 
 
@@ -560,14 +551,16 @@ def serve(
     queue: int = 64,
     log_level: str = "warning",
     chunk_ms: int = 100,
+    limits: Limits | None = None,
 ) -> None:
     """Serve ``spec``'s engine until SIGINT/SIGTERM; one line on stderr once it listens.
 
     The port is bound and the engine loaded before uvicorn starts, so a busy port or an engine that
-    cannot load is a one-line error, not a server that never comes up.
+    cannot load is a one-line error, not a server that never comes up. Only 127.0.0.1 unless
+    ``host`` says otherwise; ``limits``: what a request may be (:class:`Limits`' defaults).
     """
     sock = bind_socket(host, port)
-    app = build_app(spec, concurrency=concurrency, queue=queue, chunk_ms=chunk_ms)
+    app = build_app(spec, concurrency=concurrency, queue=queue, chunk_ms=chunk_ms, limits=limits)
     service = _service(app)
     try:
         service.start()
@@ -603,8 +596,11 @@ class ServerThread:
         queue: int = 64,
         chunk_ms: int = 100,
         log_level: str = "warning",
+        limits: Limits | None = None,
     ) -> None:
-        self.app = build_app(spec, concurrency=concurrency, queue=queue, chunk_ms=chunk_ms)
+        self.app = build_app(
+            spec, concurrency=concurrency, queue=queue, chunk_ms=chunk_ms, limits=limits
+        )
         self.host = host
         self.port = port
         self.log_level = log_level

@@ -32,13 +32,14 @@ from starlette.routing import Route
 from voxbench.engine import collect_stages
 from voxbench.engines.registry import EngineSpec
 from voxbench.errors import EngineFailed, VoxbenchError
+from voxbench.load.serve_checks import DEFAULT_MAX_UPLOAD_BYTES, Refused, read_body, refusal
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 SPEECH_KINDS = ("text", "audio")
 TRANSCRIPTION_KINDS = ("audio", "text")
 SERVED_KINDS = (SPEECH_KINDS, TRANSCRIPTION_KINDS)
 RESPONSE_FORMATS = ("json", "text")
-MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+MAX_UPLOAD_BYTES = DEFAULT_MAX_UPLOAD_BYTES  # voxbench serve --max-upload-mb sets another
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 _NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
@@ -64,8 +65,11 @@ def spec_kinds(spec: EngineSpec) -> tuple[str, str]:
     return str(spec.params.get("input_kind", kind)), str(output)
 
 
-class BadForm(Exception):
+class BadForm(Refused):
     """A transcription request refused with 400."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,20 @@ def _params(header: str, value: str) -> Message:
     return message
 
 
-def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
-    """The fields of a ``multipart/form-data`` body: name → ``(filename or None, content)``."""
+def form_boundary(content_type: str) -> str:
+    """The boundary of a ``multipart/form-data`` content type; :class:`BadForm` otherwise."""
     head = _params("content-type", content_type)
     boundary = head.get_param("boundary")
     if head.get_content_type() != "multipart/form-data" or not isinstance(boundary, str):
         raise BadForm("the body must be multipart/form-data with the audio in a 'file' field")
+    if not 0 < len(boundary) <= 70 or not boundary.isascii():  # RFC 2046: 1 to 70 characters
+        raise BadForm("the multipart boundary must be 1 to 70 ASCII characters")
+    return boundary
+
+
+def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of a ``multipart/form-data`` body: name → ``(filename or None, content)``."""
+    boundary = form_boundary(content_type)
     fields: dict[str, tuple[str | None, bytes]] = {}
     # Each part follows CRLF--boundary; the first delimiter may start the body (no CRLF before it).
     pieces = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
@@ -107,22 +119,49 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str | None, by
         message = _params("content-disposition", disposition)
         name = message.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            fields[name] = (message.get_filename(), content)
+            fields[name] = (_filename(message), content)
     raise BadForm("the multipart body is not closed by its final boundary")
 
 
-async def read_upload(request: Request) -> Upload:
-    """Check a transcription request; raise :class:`BadForm` with the reason."""
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_UPLOAD_BYTES:
-        raise BadForm(f"the upload is larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
-    fields = parse_form(request.headers.get("content-type", ""), await request.body())
+def _filename(message: Message) -> str | None:
+    """The part's file name, or None; a name that cannot be decoded counts as none."""
+    try:
+        name = message.get_filename()
+    except (ValueError, LookupError):  # a malformed RFC 2231 name, an unknown charset
+        return None
+    return name if isinstance(name, str) else None
+
+
+def check_audio(audio: bytes) -> None:
+    """Refuse an upload that is not audio soundfile can read, or that holds no samples: the
+    engine would fail on it, and that is the client's input, not a server error."""
+    import io
+
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(audio))
+    except Exception as exc:  # LibsndfileError (a RuntimeError), or soundfile's own TypeError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BadForm(f"the file is not audio this server can read ({first[:120]})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise BadForm("the audio file holds no samples")
+
+
+async def read_upload(request: Request, limit: int = MAX_UPLOAD_BYTES) -> Upload:
+    """Check a transcription request; raise :class:`~voxbench.load.serve_checks.Refused` (or
+    :class:`BadForm`) with the reason."""
+    content_type = request.headers.get("content-type", "")
+    form_boundary(content_type)  # before reading a body that is not a form
+    fields = parse_form(content_type, await read_body(request, limit))
     if "file" not in fields or not fields["file"][1]:
         raise BadForm("the audio file is missing: send it in the 'file' field")
     filename, audio = fields["file"]
     fmt = fields.get("response_format", (None, b"json"))[1].decode("utf-8", "replace").strip()
     if fmt not in RESPONSE_FORMATS:
-        raise BadForm(f"response_format {fmt!r} is not supported (use json or text)")
+        shown = fmt if len(fmt) <= 40 else fmt[:39] + "…"
+        raise BadForm(f"response_format {shown!r} is not supported (use json or text)")
+    check_audio(audio)
     return Upload(audio=audio, filename=filename or "audio.wav", response_format=fmt)
 
 
@@ -175,15 +214,16 @@ def transcribe(service: Any, upload: Upload) -> Transcript:
 class TranscriptionApp:
     """The ``POST /v1/audio/transcriptions`` handler around a server's one engine service."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.service = service
+        self.max_upload_bytes = max_upload_bytes
 
     async def transcriptions(self, request: Request) -> Response:
         """Transcribe the uploaded file: ``{"text": ...}`` (or plain text)."""
         try:
-            upload = await read_upload(request)
-        except BadForm as exc:
-            return _error(400, str(exc), "invalid_request_error")
+            upload = await read_upload(request, self.max_upload_bytes)
+        except Refused as exc:
+            return refusal(exc)
         slot = await self.service.gate.enter()
         if slot is None:
             return _error(503, "queue full", "overloaded", headers={"Retry-After": "1"})
@@ -203,6 +243,8 @@ class TranscriptionApp:
         return JSONResponse({"text": result.text}, headers=headers)
 
 
-def route(service: Any) -> Route:
-    """The transcription route for ``service`` (a :class:`voxbench.load.serve.Service`)."""
-    return Route(TRANSCRIPTIONS_PATH, TranscriptionApp(service).transcriptions, methods=["POST"])
+def route(service: Any, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Route:
+    """The transcription route for ``service`` (a :class:`voxbench.load.serve.Service`), taking
+    uploads of at most ``max_upload_bytes``."""
+    app = TranscriptionApp(service, max_upload_bytes)
+    return Route(TRANSCRIPTIONS_PATH, app.transcriptions, methods=["POST"])

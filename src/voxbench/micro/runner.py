@@ -41,6 +41,7 @@ from voxbench.results.document import (
 )
 from voxbench.results.folder import RunFolder
 from voxbench.results.validity import MIN_SAMPLES, case_validity
+from voxbench.run.request import RayOptions
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class MicroRequest:
     output: Path = Path("results")
     machine_id: str | None = None
     argv: list[str] = field(default_factory=list)
+    executor: str = "local"  # or "ray": each case a Ray task (voxbench.micro.ray_micro)
+    ray: RayOptions = field(default_factory=RayOptions)
 
     def settings(self) -> MicroSettings:
         base = QUICK if self.quick else FULL
@@ -88,6 +91,12 @@ class MicroRequest:
             raise ConfigError("--min-sample-ms must be above 0")
         if self.threads < 0:
             raise ConfigError("--threads cannot be negative (0: each library's default)")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be local or ray, not {self.executor!r}")
+        if self.executor == "ray":
+            from voxbench.run.ray_cluster import import_ray
+
+            import_ray()  # without Ray: one line saying how to install it
         return MicroSettings(
             samples=samples,
             warmup=warmup,
@@ -170,14 +179,18 @@ def _check_backends(names: Sequence[str] | None) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
-def backend_reason(backend: str, device: str = "cpu") -> str | None:
-    """None when ``backend`` can run on ``device`` here, else why not (one line)."""
+def backend_reason(backend: str, device: str = "cpu", *, here: bool = True) -> str | None:
+    """None when ``backend`` can run on ``device`` here, else why not (one line). ``here``
+    False (``--executor ray``): whether this machine has the device is not asked; a Ray node
+    with a GPU runs the case, or the case is skipped with the reason no node could take it."""
     if backend != "numpy" and importlib.util.find_spec(backend) is None:
         return f"{backend} not installed ({INSTALL_HINT[backend]})"
     if device == "cpu":
         return None
     if backend not in GPU_BACKENDS:
         return f"{backend} runs on the CPU only"
+    if not here:
+        return None
     import torch
 
     if torch.version.cuda is None:
@@ -201,7 +214,7 @@ def plan_micro(request: MicroRequest) -> MicroPlan:
 
     def reason(backend: str, device: str) -> str | None:
         if (backend, device) not in reasons:
-            why = backend_reason(backend, device)
+            why = backend_reason(backend, device, here=request.executor != "ray")
             reasons[(backend, device)] = why
             # once per backend: a missing library on the CPU; a missing GPU for GPU backends
             said = device != "cpu" and reason(backend, "cpu") is not None
@@ -386,15 +399,17 @@ def measure_micro_case(
     return case, output
 
 
-def _reference_key(case: Case) -> tuple[str, str, str, str]:
+def _reference_key(case: Case) -> tuple[str, str, str, str, str | None]:
     rest = {k: v for k, v in case.params.items() if k != "backend"}
-    return (case.engine, case.workload, case.input_id, repr(sorted(rest.items())))
+    machine = (case.meta.get("node") or {}).get("machine_id")  # on Ray: the node's machine
+    return (case.engine, case.workload, case.input_id, repr(sorted(rest.items())), machine)
 
 
 def fill_speedups(cases: list[Case]) -> None:
     """``meta.speedup_vs_reference`` = the reference's median / this case's median (> 1: faster
-    than the reference), against the reference backend on the CPU at the same kernel and size."""
-    refs: dict[tuple[str, str, str, str], float] = {}
+    than the reference), against the reference backend on the CPU at the same kernel and size,
+    measured on the same machine (on Ray a case whose reference ran on another node has none)."""
+    refs: dict[tuple[str, str, str, str, str | None], float] = {}
     for c in cases:
         ref = c.meta.get("reference")
         if c.params.get("backend") == ref and c.device == "cpu" and c.latency_ms:
@@ -518,6 +533,43 @@ def run_micro(
     return measure_micro(folder, request, the_plan, progress), folder.path
 
 
+def recorded_request(request: MicroRequest) -> dict[str, Any]:
+    """The request as JSON, in the document's ``config.request``: what --resume re-plans with."""
+    from dataclasses import asdict
+
+    return {**asdict(request), "output": str(request.output), "ray": request.ray.record()}
+
+
+def resume_request(folder: RunFolder) -> MicroRequest:
+    """The request a micro run was made with, from its document, writing into the same folder;
+    one-line ConfigError when the document does not record it (schema before 1.7)."""
+    from dataclasses import fields
+
+    rec = folder.doc.config.request if folder.doc.config is not None else None
+    if not rec:
+        raise ConfigError(
+            f"--resume: {folder.path} does not record its request (schema "
+            f"{folder.doc.schema_version}); run it again instead"
+        )
+    known = {f.name for f in fields(MicroRequest)} - {"output", "machine_id", "ray"}
+    return MicroRequest(
+        **{k: v for k, v in rec.items() if k in known},
+        ray=RayOptions.from_record(rec.get("ray")),
+        output=folder.path.parent.parent,
+        machine_id=folder.doc.environment.machine_id,
+    )
+
+
+def reference_output(mc: MicroCase) -> Any | None:
+    """The output of ``mc``'s kernel on its reference backend, called once (not timed): what a
+    resumed run compares the cases with whose reference was measured before; None on failure."""
+    try:
+        prepared = mc.kernel.build(mc.reference, "cpu", mc.size)
+        return prepared.to_numpy(prepared.call())
+    except Exception:
+        return None
+
+
 def start_micro(request: MicroRequest, the_plan: MicroPlan) -> RunFolder:
     """Validate the settings, capture the machine and create the run folder."""
     settings = request.settings()
@@ -531,7 +583,18 @@ def start_micro(request: MicroRequest, the_plan: MicroPlan) -> RunFolder:
         environment=capture_environment(request.machine_id),
         skipped=the_plan.skipped,
     )
+    assert doc.config is not None
+    doc.config.request = recorded_request(request)
     return RunFolder.create(request.output, doc)
+
+
+def planned_on_disk(folder: RunFolder, the_plan: MicroPlan) -> set[str]:
+    """Track ``the_plan``'s cases in ``folder`` and save it before the first is measured (a
+    kill then says what is missing); the ids already measured (some, on ``--resume``)."""
+    doc = folder.doc
+    folder.track([mc.id for mc in the_plan.cases], lambda: (c.id for c in doc.cases))
+    folder.save()
+    return {c.id for c in doc.cases}
 
 
 def measure_micro(
@@ -540,9 +603,14 @@ def measure_micro(
     the_plan: MicroPlan,
     progress: MicroProgress = lambda case, done: None,
 ) -> ResultDocument:
-    """Every planned case into ``folder``, saved after each, speed-ups filled as they come."""
+    """Every planned case ``folder`` lacks into it (all for a new run; the missing ones on
+    ``--resume``), saved after each in plan order, speed-ups filled as they come."""
     settings = request.settings()
     doc = folder.doc
+    order = {mc.id: i for i, mc in enumerate(the_plan.cases)}
+    done = planned_on_disk(folder, the_plan)
+    if request.executor == "ray":  # placed by the caller (api): voxbench.micro.ray_micro
+        raise ConfigError("measure_micro runs here; for --executor ray call api.micro_bench")
     references: dict[tuple[str, str, str], Any] = {}
     backends = {c.backend for c in the_plan.cases}
     with (
@@ -550,14 +618,19 @@ def measure_micro(
         thread_limits(request.threads, backends) as threads,
     ):
         for mc in the_plan.cases:
+            if mc.id in done:
+                continue
             progress(mc, False)
             key = (mc.kernel.name, mc.size.workload, mc.size.input_id)
+            if not mc.is_reference and key not in references:  # reference measured before resume
+                references = {key: reference_output(mc)}
             case, output = measure_micro_case(mc, settings, references.get(key))
             case.engine_info.update(threads)
             case.validity = case_validity(case)
             if mc.is_reference:
                 references = {key: output}  # cases are grouped by kernel and size
             doc.cases.append(case)
+            doc.cases.sort(key=lambda c: order.get(c.id, len(order)))
             fill_speedups(doc.cases)
             folder.save()
             progress(mc, True)

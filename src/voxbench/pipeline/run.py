@@ -32,6 +32,7 @@ from voxbench.results.pipeline_doc import ComponentStart, PipelineResult
 from voxbench.results.validity import case_validity
 from voxbench.run import environment
 from voxbench.run.measure import start_engine
+from voxbench.run.request import RayOptions
 from voxbench.workloads import resolve_workload
 from voxbench.workloads.base import WorkloadItem
 
@@ -73,6 +74,8 @@ class PipelineRequest:
     prompts: tuple[str, ...] = ()  # only these item ids of the workload
     load: LoadPlan | None = None  # many conversations at once, level by level
     argv: list[str] = field(default_factory=list)
+    executor: str = "local"  # or "ray": each prompt × mode a Ray task (pipeline/ray_pipeline.py)
+    ray: RayOptions = field(default_factory=RayOptions)
 
     def validate(self) -> None:
         """One-line ConfigError for a bad request, before anything starts."""
@@ -85,6 +88,17 @@ class PipelineRequest:
                 raise ConfigError(f"unknown pipeline mode {mode!r} (use {' or '.join(MODES)})")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("--limit must be at least 1")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be local or ray, not {self.executor!r}")
+        if self.executor == "ray" and self.load is not None:
+            raise ConfigError(
+                "--executor ray runs the prompt × mode cases; load levels (--rate, "
+                "--concurrency) run on this machine: drop --executor ray or the levels"
+            )
+        if self.executor == "ray":
+            from voxbench.run.ray_cluster import import_ray
+
+            import_ray()  # without Ray: one line saying how to install it
         self.parsed_targets()
         if self.load is not None:
             self.load.clauses()
@@ -254,20 +268,11 @@ def _case(
 ) -> Case:
     reference = item.text
     fig = case_figures(convs, mode=mode, names=names, reference=reference, echo=req.echo)
-    chain = f"{names['stt']}+{names['llm']}+{names['tts']}"
-    params = {"mode": mode}
-    case = Case(
-        id=case_id(chain, req.workload, item.id, params, 1, "cpu"),
-        engine=chain,
-        workload=req.workload,
-        input_id=item.id,
-        input_kind="audio",
-        input_meta=dict(item.meta),
-        params=params,
-        mode="in-process",
-        streamed=mode == "streaming",
-        iterations=req.iterations,
-        warmup=req.warmup,
+    case = prompt_case(
+        req,
+        names,
+        item,
+        mode,
         latency_ms=fig["latency_ms"],
         ttfa_ms=fig["ttfa_ms"],
         # echo: no language model ran, so the case carries no LLM figures (its samples keep them)
@@ -295,7 +300,30 @@ def _case(
     return case
 
 
-def _save_answer(folder: RunFolder, case: Case, conv: Conversation) -> str | None:
+def prompt_case(
+    req: PipelineRequest, names: dict[str, str], item: WorkloadItem, mode: Mode, **figures: Any
+) -> Case:
+    """The case of one prompt in one mode: its identity (chain, workload, item, mode) and the
+    ``figures`` measured, or the errors that stopped it."""
+    chain = f"{names['stt']}+{names['llm']}+{names['tts']}"
+    params = {"mode": mode}
+    return Case(
+        id=case_id(chain, req.workload, item.id, params, 1, "cpu"),
+        engine=chain,
+        workload=req.workload,
+        input_id=item.id,
+        input_kind="audio",
+        input_meta=dict(item.meta),
+        params=params,
+        mode="in-process",
+        streamed=mode == "streaming",
+        iterations=req.iterations,
+        warmup=req.warmup,
+        **figures,
+    )
+
+
+def save_answer(folder: RunFolder, case: Case, conv: Conversation) -> str | None:
     """The answer as the listener got it (chunks joined), as 16-bit WAV in ``audio/``."""
     if not conv.audio or not conv.playback.sample_rate:
         return None
@@ -305,10 +333,13 @@ def _save_answer(folder: RunFolder, case: Case, conv: Conversation) -> str | Non
     import soundfile as sf
 
     name = re.sub(r"[^A-Za-z0-9._=-]+", "_", case.id) + ".wav"
-    folder.audio_dir.mkdir(parents=True, exist_ok=True)
     audio = np.clip(np.concatenate(conv.audio), -1.0, 1.0)
-    sf.write(folder.audio_dir / name, audio, conv.playback.sample_rate, subtype="PCM_16")
-    return f"{folder.audio_dir.name}/{name}"
+
+    def write(staging: Path) -> str:  # atomically into audio/ (RunFolder.save_audio)
+        sf.write(staging / name, audio, conv.playback.sample_rate, subtype="PCM_16")
+        return name
+
+    return folder.save_audio(write)
 
 
 def pooled_targets(doc: ResultDocument, req: PipelineRequest) -> None:
@@ -341,6 +372,8 @@ def run_pipeline(
     import soundfile  # noqa: F401
 
     items = req.check()
+    if req.executor == "ray":  # the caller places it: voxbench.pipeline.ray_pipeline.run_on_ray
+        raise ConfigError("run_pipeline runs here; --executor ray: api.pipeline_run")
     specs = req.specs()
     names = {role: spec.name for role, spec in specs.items()}
     components, starts = start_components(specs)
@@ -377,25 +410,47 @@ def _measure(
     """Every prompt × mode: warm-ups, then the measured conversations, saved as one case."""
     done = 0
     planned = len(items) * len(req.modes)
+    chain = f"{names['stt']}+{names['llm']}+{names['tts']}"
+    ids = [
+        case_id(chain, req.workload, i.id, {"mode": m}, 1, "cpu") for i in items for m in req.modes
+    ]
+    folder.track(ids, lambda: (c.id for c in folder.doc.cases))
     with folder.measuring(planned, lambda: len(folder.doc.cases)):
         for item in items:
             for mode in req.modes:
-                convs: list[Conversation] = []
-                for n in range(req.warmup + req.iterations):
-                    report(f"{item.id} {mode}", done, total)
-                    conv = converse(
-                        components, Path(item.payload()), mode, keep_audio=n == req.warmup
-                    )
+
+                def tick(what: str = f"{item.id} {mode}") -> None:
+                    nonlocal done
+                    report(what, done, total)
                     done += 1
-                    if n >= req.warmup:
-                        convs.append(conv)
-                case = _case(req, names, item, mode, convs, targets)
+
+                case, first = measure_prompt(req, components, item, mode, names, targets, tick)
                 if req.save_audio:
-                    case.audio_file = _save_answer(folder, case, convs[0])
+                    case.audio_file = save_answer(folder, case, first)
                 folder.doc.cases.append(case)
                 folder.save()
         report("done", done, total)
         pooled_targets(folder.doc, req)
+
+
+def measure_prompt(
+    req: PipelineRequest,
+    components: Components,
+    item: WorkloadItem,
+    mode: Mode,
+    names: dict[str, str],
+    targets: list[Target],
+    tick: Callable[[], None] = lambda: None,
+) -> tuple[Case, Conversation]:
+    """One prompt in one mode: ``warmup`` conversations, then ``iterations`` measured ones (the
+    first of them keeps its audio), as one case; ``tick`` before each conversation."""
+    convs: list[Conversation] = []
+    for n in range(req.warmup + req.iterations):
+        tick()
+        conv = converse(components, Path(item.payload()), mode, keep_audio=n == req.warmup)
+        if n >= req.warmup:
+            convs.append(conv)
+    return _case(req, names, item, mode, convs, targets), convs[0]
 
 
 def _measure_load(
@@ -412,6 +467,10 @@ def _measure_load(
     planned = len(req.modes) * len(plan.levels)
     total = len(req.modes) * req.warmup * len(items) + planned
     done = 0
+    folder.track(
+        [f"{m}/{lv.label}" for m in req.modes for lv in plan.levels],
+        lambda: (f"{lv.mode}/{lv.label}" for lv in result.levels),
+    )
     with folder.measuring(planned, lambda: len(result.levels), unit="levels"):
         for mode in req.modes:
             for _ in range(req.warmup):

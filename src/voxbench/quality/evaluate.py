@@ -76,21 +76,22 @@ def case_item(case: Case, run_dir: Path) -> tuple[Item | None, str]:
             return None, "the case failed; no audio to judge"
         return None, "no audio saved for this case (run without --no-audio)"
     path = run_dir / case.audio_file
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        return None, f"audio file {case.audio_file} is outside the run folder; not read"
     if not path.is_file():
         return None, f"audio file {path} is missing"
-    reference = None
     ref_path = case.input_meta.get("reference")
-    if isinstance(ref_path, str):
-        if not Path(ref_path).is_file():
-            return None, f"reference audio {ref_path} is missing"
-        reference = read_clip(Path(ref_path))
-    item = Item(
-        audio=read_clip(path),
-        text=case.input_text if case.input_kind == "text" else None,
-        reference=reference,
-        melody=melody_of(case),
-    )
-    return item, ""
+    if isinstance(ref_path, str) and not Path(ref_path).is_file():
+        return None, f"reference audio {ref_path} is missing"
+    try:  # a file that is not audio (or MIDI) is this case's reason, not the end of the run
+        reference = read_clip(Path(ref_path)) if isinstance(ref_path, str) else None
+        audio = read_clip(path)
+        melody = melody_of(case)
+    except Exception as exc:  # soundfile's LibsndfileError, mido's many, a melody of non-numbers
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return None, f"cannot read this case's audio or melody: {type(exc).__name__}: {first}"
+    text = case.input_text if case.input_kind == "text" else None
+    return Item(audio=audio, text=text, reference=reference, melody=melody), ""
 
 
 def evaluate_document(

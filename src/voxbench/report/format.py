@@ -62,10 +62,15 @@ def swept_keys(doc: ResultDocument) -> list[str]:
     return list(keys)
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table; ``|`` inside cells escaped."""
+    """A Markdown table; ``|`` inside cells escaped, line breaks turned into spaces (a newline
+    in an engine name or an input text would end the row)."""
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return out
 
 

@@ -254,6 +254,49 @@ def validity_section(load: LoadResult) -> Section | None:
     )
 
 
+def workers_sections(load: LoadResult) -> list[Section]:
+    """Per level sent by several load generators (``--executor ray --workers N``): each
+    worker's share, its sent rate against its schedule, its lag and whether it kept up. None
+    for a level one generator sent."""
+    out = []
+    for lv in load.levels:
+        if not lv.workers:
+            continue
+        rows = [
+            [
+                str(w.worker),
+                w.node or "–",
+                f"{w.requests:,}",
+                fmt(w.scheduled_rate, 2),
+                fmt(w.sent_rate, 2),
+                _q(w.lag_ms, "99", 2),
+                fmt(w.start_margin_ms, 1),
+                "; ".join(w.reasons) if w.saturated else "no",
+            ]
+            for w in lv.workers
+        ]
+        out.append(
+            Section(
+                f"Load workers, level {lv.label}",
+                [
+                    "worker",
+                    "node",
+                    "sent",
+                    "scheduled/s",
+                    "sent/s",
+                    "lag p99 ms",
+                    "start margin ms",
+                    "saturated",
+                ],
+                rows,
+                note="Each worker's share of the one schedule (request i from worker i mod N); "
+                "the level's percentiles above are over every worker's raw records merged.",
+                numeric={"sent", "scheduled/s", "sent/s", "lag p99 ms", "start margin ms"},
+            )
+        )
+    return out
+
+
 def slo_section(load: LoadResult) -> Section | None:
     """Each SLO clause at each level: held, missed or not measured, and any caveat."""
     if not any(lv.slo for lv in load.levels):
@@ -422,6 +465,7 @@ def load_sections(load: LoadResult) -> list[Section]:
         errors_section(load),
     ]
     sections = [s for s in found if s is not None]
+    sections[1:1] = workers_sections(load)  # under the levels table
     if summary:
         sections.insert(0, Section("Capacity", [], [], note="\n".join(f"- {s}" for s in summary)))
     return sections

@@ -23,7 +23,7 @@ from voxbench.results.model_base import MODEL_CONFIG, Summary
 from voxbench.results.pipeline_doc import PipelineCase, PipelineResult
 from voxbench.results.validity import Validity
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 
 class _Model(BaseModel):
@@ -56,6 +56,14 @@ class ErrorRecord(_Model):
     type: str
     message: str
     where: str = ""
+    kind: str | None = Field(
+        None,
+        description="exception (the engine raised), output (a bad answer: see rule), timeout, "
+        "crash (the worker died) or memory (over --max-memory); null: not said",
+    )
+    rule: str | None = Field(
+        None, description="kind output: the output check broken (voxbench.run.output_checks)"
+    )
 
 
 class Samples(_Model):
@@ -277,6 +285,11 @@ class RunConfig(_Model):
     argv: list[str] = []
     config_file: dict[str, Any] | None = Field(
         None, description="the voxbench.toml the run read, as parsed"
+    )
+    request: dict[str, Any] | None = Field(
+        None,
+        description="the request as the library took it (engines, workload references, "
+        "settings, executor): what --resume re-plans the run with (schema 1.7)",
     )
 
 
@@ -515,6 +528,16 @@ class ResultDocument(_Model):
     created_at: str
     finished_at: str | None = None
     duration_s: float | None = None
+    status: Literal["running", "interrupted", "complete"] = Field(
+        "complete",
+        description="running: still being measured (or killed while it was); interrupted: "
+        "stopped by SIGINT/SIGTERM; complete: every planned case or level measured (schema 1.7)",
+    )
+    incomplete: list[str] = Field(
+        default=[],
+        description="planned case ids (load: level labels) not measured yet; --resume "
+        "measures them (schema 1.7)",
+    )
     voxbench_version: str
     config: RunConfig | None = None
     environment: Environment
@@ -530,6 +553,15 @@ class ResultDocument(_Model):
         None, description="how quality was evaluated (voxbench run --quality, voxbench quality)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _status_of_older_documents(cls, data: Any) -> Any:
+        """Documents before schema 1.7 have no ``status``: finished when ``finished_at`` is set,
+        else interrupted (or killed)."""
+        if isinstance(data, dict) and "status" not in data and "schema_version" in data:
+            data = {**data, "status": "complete" if data.get("finished_at") else "interrupted"}
+        return data
+
 
 def load_document(path: Path) -> ResultDocument:
     """Read ``results.json`` (or a run folder holding one); one-line error when it is not valid."""
@@ -537,13 +569,21 @@ def load_document(path: Path) -> ResultDocument:
         path = path / "results.json"
     if not path.is_file():
         raise ConfigError(f"no result document at {path}")
+    from voxbench.results.doc_checks import read_json
+
+    return document_from_data(read_json(path), str(path))
+
+
+def document_from_data(data: Any, where: str) -> ResultDocument:
+    """A document from parsed JSON, its schema version checked first (doc_checks); one-line
+    ConfigError naming ``where`` when it is not one this voxbench reads."""
     from pydantic import ValidationError
 
+    from voxbench.results.doc_checks import check_version, invalid
+
+    newer = check_version(data, where, SCHEMA_VERSION)
     try:
-        return ResultDocument.model_validate_json(path.read_text(encoding="utf-8"))
+        return ResultDocument.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{path} is not a voxbench result document: {where}: {first['msg']}"
-        ) from None
+        newer_version = data["schema_version"] if newer else None
+        raise invalid(exc, where, newer_version, SCHEMA_VERSION) from None

@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from voxbench.errors import ConfigError
+from voxbench.results.doc_checks import read_capped
 
 Scalar = str | int | float | bool
 
@@ -48,7 +49,7 @@ class EngineEntry(BaseModel):
     params: dict[str, list[Scalar]] = {}
     # --executor ray: what each of this engine's cases asks of a node, in Ray's names
     # (CPU, GPU, custom ones such as "gpu_type:H100"); --ray-resources goes over it.
-    resources: dict[str, Annotated[float, Field(ge=0)]] = {}
+    resources: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = {}
 
 
 class PipelineTable(BaseModel):
@@ -82,7 +83,9 @@ class ConfigFile(BaseModel):
     iterations: int | None = Field(None, ge=1)
     warmup: int | None = Field(None, ge=0)
     mode: Literal["worker", "in-process"] | None = None
-    timeout: float | None = Field(None, ge=0)
+    timeout: float | None = Field(None, ge=0, allow_inf_nan=False)
+    case_timeout: float | None = Field(None, ge=0, allow_inf_nan=False)
+    max_memory: str | None = None
     stream: Literal["auto", "on", "off"] | None = None
     output: str | None = None
     machine_id: str | None = None
@@ -100,14 +103,54 @@ class ConfigFile(BaseModel):
         return value
 
 
-def load_config(path: Path) -> tuple[ConfigFile, dict[str, Any]]:
-    """Read and validate a config file; returns the model and the raw table for the document."""
+MAX_CONFIG_BYTES = 1 * 2**20
+"""A voxbench.toml larger than this (1 MiB) is refused before it is read: a config is a page."""
+
+
+def _read(path: Path) -> str:
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"config file {path} does not exist")
+    data = read_capped(path, MAX_CONFIG_BYTES, "voxbench.toml")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _nul(value: Any, where: str) -> str | None:
+    """Where a NUL character hides in the parsed table (it would cut a path or an argument)."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{where}.{key!r}".lstrip(".")
+        found = _nul(inner, f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
+def parse_config(
+    text: str, path: Path | str = "voxbench.toml"
+) -> tuple[ConfigFile, dict[str, Any]]:
+    """Validate a config file's text; returns the model and the raw table for the document.
+    Anything wrong is a one-line :class:`ConfigError` naming ``path`` and the key."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
+    where = _nul(raw, "")
+    if where is not None:
+        raise ConfigError(f"{path}: {where or '(top level)'}: a NUL character is not allowed")
     for entry in raw.get("engine", []) if isinstance(raw.get("engine"), list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("params"), dict):
             entry["params"] = {
@@ -118,4 +161,9 @@ def load_config(path: Path) -> tuple[ConfigFile, dict[str, Any]]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        raise ConfigError(" ".join(f"{path}: {where}: {first['msg']}".split())) from None
+
+
+def load_config(path: Path) -> tuple[ConfigFile, dict[str, Any]]:
+    """Read and validate a config file; returns the model and the raw table for the document."""
+    return parse_config(_read(path), path)

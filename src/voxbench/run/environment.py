@@ -36,7 +36,7 @@ TRACKED_TOOLS = {"espeak-ng": ["espeak-ng", "--version"], "fluidsynth": ["fluids
 def machine_id(override: str | None = None) -> str:
     """A folder-safe machine name: ``--machine-id``, ``$VOXBENCH_MACHINE_ID`` or the host name."""
     raw = override or os.environ.get("VOXBENCH_MACHINE_ID") or socket.gethostname() or "machine"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-") or "machine"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.") or "machine"
 
 
 def _cpu_model() -> str:

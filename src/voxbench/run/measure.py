@@ -28,6 +28,7 @@ from voxbench.engine import (
     collect_stages,
 )
 from voxbench.errors import EngineFailed, VoxbenchError
+from voxbench.run.output_checks import as_float, judge
 
 if TYPE_CHECKING:
     # Only a type here: a worker imports the registry when the spec it is sent is unpickled.
@@ -152,7 +153,7 @@ def error_dict(exc: BaseException) -> dict[str, str]:
 def _concat(parts: list[Any]) -> Any:
     import numpy as np
 
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return np.concatenate([as_float(p) for p in parts]) if parts else np.zeros(0, dtype=np.float32)
 
 
 def measure_call(
@@ -163,7 +164,9 @@ def measure_call(
     ``batch`` > 1 sends ``batch`` copies of the input in one ``synthesize_batch`` call. An engine's
     ``synchronize()`` (a GPU engine waiting for its device) runs before the clock stops. Answers in
     the friendly forms (tuples, bare arrays) become Output/Chunk through :func:`as_output` and
-    :func:`as_chunk` after the clock is read; a wrong one is this call's error.
+    :func:`as_chunk` after the clock is read; a wrong one is this call's error. So is an answer
+    that breaks an output rule (:mod:`voxbench.run.output_checks`: empty, NaN, clipped, silent,
+    wrong rate or dtype, absurd length), judged after the clock too: its audio is not kept.
     """
     # The engine's own methods, not Adapted's: no extra frames, and no normalising, on the clock.
     raw = engine.engine if isinstance(engine, Adapted) else engine
@@ -171,40 +174,51 @@ def measure_call(
     sync = getattr(raw, "synchronize", None)
     sync = sync if callable(sync) else None
     kept: list[Any] | None = [] if keep_audio else None
+    answers: list[list[tuple[Any, Any]]] = []  # each answer's (audio, rate) pieces, for judge()
     with collect_stages() as stages:
         cpu0 = _cpu_seconds()
         t0 = time.perf_counter_ns()
         try:
             if use_stream:
-                _stream_into(rec, raw, payload, t0, kept)
+                answers.append([])
+                _stream_into(rec, raw, payload, t0, kept, answers[0])
                 if sync is not None:
                     sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
             else:
                 method = "synthesize_batch" if batch > 1 else "synthesize"
                 if batch > 1:
-                    answers = raw.synthesize_batch([payload] * batch)
+                    answered = raw.synthesize_batch([payload] * batch)
                 else:
-                    answers = [raw.synthesize(payload)]
+                    answered = [raw.synthesize(payload)]
                 if sync is not None:
                     sync()
                 rec.wall_ns = time.perf_counter_ns() - t0
-                outs = [as_output(answer, raw, method) for answer in answers]
+                outs = [as_output(answer, raw, method) for answer in answered]
                 _add_outputs(rec, outs, stages, kept)
+                answers = [[] if o.audio is None else [(o.audio, o.sample_rate)] for o in outs]
         except Exception as exc:
             rec.wall_ns = rec.wall_ns or time.perf_counter_ns() - t0
             rec.error = error_dict(exc)
         rec.cpu_s = _cpu_seconds() - cpu0
     rec.stages = dict(stages)
-    if kept:
+    if rec.error is None:
+        rec.error = judge(raw, payload, answers, has_text=rec.text is not None)
+    if kept and rec.error is None:
         rec.audio = _concat(kept)
     return rec
 
 
 def _stream_into(
-    rec: CallRecord, engine: Any, payload: Any, t0: int, kept: list[Any] | None
+    rec: CallRecord,
+    engine: Any,
+    payload: Any,
+    t0: int,
+    kept: list[Any] | None,
+    pieces: list[tuple[Any, Any]],
 ) -> None:
-    """Iterate one stream, noting time to first audio (or text) and the gaps between chunks."""
+    """Iterate one stream, noting time to first audio (or text) and the gaps between chunks;
+    each audio chunk goes into ``pieces`` (a list append: judged after the clock)."""
     stream = getattr(engine, "stream", None)
     if not callable(stream):
         raise EngineFailed("the engine has no stream() to call")
@@ -235,6 +249,7 @@ def _stream_into(
         rec.chunks += 1
         rec.samples += len(chunk.audio)
         rec.sample_rate = chunk.sample_rate
+        pieces.append((chunk.audio, chunk.sample_rate))
         if kept is not None:
             kept.append(chunk.audio)
     if text.seen:

@@ -87,6 +87,18 @@ def _usable_engines(request: RunRequest, skipped: list[dict[str, str]]) -> list[
     return usable
 
 
+def _device_reason(request: RunRequest, device: str) -> str | None:
+    """Why no case can run on ``device``: locally, when this machine lacks it; on Ray, where
+    the cases run on the nodes, only a numbered GPU (Ray gives each task the GPUs it asked for,
+    seen as ``cuda:0``...). A ``cuda`` case on Ray asks for a GPU; when no node has one it is
+    recorded with that reason (:mod:`voxbench.run.ray_executor`), not skipped here."""
+    if request.executor != "ray":
+        return environment.machine_reason(device)
+    if device.startswith("cuda:") and device != "cuda:0":
+        return f"{device}: on Ray use --device cuda (a task sees the GPU Ray gives it as cuda:0)"
+    return None
+
+
 def _variants(
     request: RunRequest, choice: EngineChoice, skipped: list[dict[str, str]]
 ) -> list[tuple[EngineSpec, int]]:
@@ -95,7 +107,7 @@ def _variants(
     combos = combinations({**request.sweep, **choice.sweep})
     out: list[tuple[EngineSpec, int]] = []
     for device in request.devices:
-        reason = environment.machine_reason(device) or devices.engine_reason(factory, device)
+        reason = _device_reason(request, device) or devices.engine_reason(factory, device)
         if reason:
             skipped.append({"engine": choice.ref, "device": device, "reason": reason})
             continue

@@ -22,7 +22,7 @@ from voxbench.engines import devices
 from voxbench.errors import ConfigError
 from voxbench.run.config import ConfigFile, load_config
 from voxbench.run.params import parse_args, parse_list, parse_sweep
-from voxbench.run.settings import DEFAULT_OUTPUT, Settings
+from voxbench.run.settings import DEFAULT_OUTPUT, Settings, parse_size
 
 EXECUTORS = ("local", "ray")
 """Where a run's cases are placed: here one after another, or as Ray tasks (:mod:`voxbench.run.ray_executor`)."""
@@ -78,6 +78,73 @@ class RayOptions:
     resources: dict[str, float] = field(default_factory=dict)
     runtime_env: dict[str, Any] | None = None
 
+    @classmethod
+    def parse(
+        cls,
+        executor: str | None,
+        *,
+        address: str | None = None,
+        retries: int | None = None,
+        resources: str | None = None,
+        runtime_env: str | None = None,
+    ) -> RayOptions:
+        """The Ray options as a command line gives them (None: not given), checked the same way
+        for ``run``, ``micro`` and ``pipeline``: each needs ``--executor ray``; one-line
+        ConfigError for bad JSON or a negative retry count."""
+        given = [
+            name
+            for name, value in (
+                ("--ray-address", address),
+                ("--ray-retries", retries),
+                ("--ray-resources", resources),
+                ("--ray-runtime-env", runtime_env),
+            )
+            if value is not None
+        ]
+        if given and executor != "ray":
+            raise ConfigError(f"{given[0]} needs --executor ray")
+        if retries is not None and retries < 0:
+            raise ConfigError("--ray-retries cannot be negative")
+        return cls(
+            address=address,
+            retries=cls.retries if retries is None else retries,
+            resources=parse_resources(resources, "--ray-resources"),
+            runtime_env=parse_runtime_env(runtime_env),
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The options as a document keeps them for ``--resume``: the address's credentials
+        and the runtime_env's ``env_vars`` values hidden (they may be tokens)."""
+        from voxbench.engines.registry import redact
+
+        return {
+            "address": redact(self.address) if self.address else None,
+            "retries": self.retries,
+            "resources": dict(self.resources),
+            "runtime_env": runtime_env_record(self.runtime_env),
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any] | None) -> RayOptions:
+        """The options :meth:`record` kept; a one-line ConfigError when a hidden value would
+        be needed (the run cannot be resumed as it was made)."""
+        rec = rec or {}
+        env = rec.get("runtime_env")
+        if "***@" in (rec.get("address") or "") or (
+            isinstance(env, dict) and isinstance(env.get("env_vars"), dict) and env["env_vars"]
+        ):
+            what = "--ray-address" if "***@" in (rec.get("address") or "") else "env_vars"
+            raise ConfigError(
+                f"--resume: the run recorded its {what} hidden (credentials are never written); "
+                "run it again instead"
+            )
+        return cls(
+            address=rec.get("address"),
+            retries=int(rec.get("retries", cls.retries)),
+            resources=dict(rec.get("resources") or {}),
+            runtime_env=env,
+        )
+
 
 @dataclass
 class RunOptions:
@@ -95,6 +162,8 @@ class RunOptions:
     output: Path | None = None
     in_process: bool | None = None
     timeout_s: float | None = None
+    case_timeout_s: float | None = None
+    max_memory: str | None = None  # "500M", "2G": worker mode only
     stream: Literal["auto", "on", "off"] | None = None
     save_audio: bool | None = None
     machine_id: str | None = None
@@ -102,6 +171,7 @@ class RunOptions:
     ray_address: str | None = None
     ray_retries: int | None = None
     ray_resources: str | None = None  # JSON: '{"gpu_type:H100": 1}'
+    ray_runtime_env: str | None = None  # JSON, inline or a .json file: Ray's runtime_env
     argv: list[str] = field(default_factory=list)
 
 
@@ -138,6 +208,8 @@ class RunRequest:
             timeout_s=_pick(opt.timeout_s, cfg.timeout, base.timeout_s),
             stream=_pick(opt.stream, cfg.stream, base.stream),
             save_audio=_pick(opt.save_audio, cfg.save_audio, base.save_audio),
+            case_timeout_s=_pick(opt.case_timeout_s, cfg.case_timeout, base.case_timeout_s),
+            max_memory=_pick(opt.max_memory, cfg.max_memory, base.max_memory),
         )
         device_list = (
             parse_list(opt.devices, "--device") if opt.devices else (cfg.devices or ["cpu"])
@@ -147,17 +219,13 @@ class RunRequest:
             if opt.batch_sizes
             else (cfg.batch_sizes or [1])
         )
-        given = [
-            name
-            for name, value in (
-                ("--ray-address", opt.ray_address),
-                ("--ray-retries", opt.ray_retries),
-                ("--ray-resources", opt.ray_resources),
-            )
-            if value is not None
-        ]
-        if given and opt.executor != "ray":
-            raise ConfigError(f"{given[0]} needs --executor ray")
+        ray = RayOptions.parse(
+            opt.executor,
+            address=opt.ray_address,
+            retries=opt.ray_retries,
+            resources=opt.ray_resources,
+            runtime_env=opt.ray_runtime_env,
+        )
         request = cls(
             engines=_engine_choices(opt, cfg),
             workloads=split_values(opt.workloads) or cfg.workloads,
@@ -170,11 +238,7 @@ class RunRequest:
             argv=list(opt.argv),
             config_file=raw,
             executor=opt.executor or "local",
-            ray=RayOptions(
-                address=opt.ray_address,
-                retries=_pick(opt.ray_retries, None, RayOptions.retries),
-                resources=parse_resources(opt.ray_resources, "--ray-resources"),
-            ),
+            ray=ray,
         )
         request.validate()
         return request
@@ -189,7 +253,15 @@ class RunRequest:
         if s.timeout_s is not None and s.timeout_s < 0:
             raise ConfigError("--timeout cannot be negative")
         if s.timeout_s == 0:  # 0 on the command line or in the file: no timeout
-            self.settings = replace(s, timeout_s=None)
+            self.settings = s = replace(s, timeout_s=None)
+        if s.case_timeout_s is not None and s.case_timeout_s < 0:
+            raise ConfigError("--case-timeout cannot be negative")
+        if s.case_timeout_s == 0:
+            self.settings = s = replace(s, case_timeout_s=None)
+        if s.max_memory is not None:
+            parse_size(s.max_memory)
+            if s.mode == "in-process":
+                raise ConfigError("--max-memory needs worker mode (drop --in-process)")
         if s.mode not in ("worker", "in-process"):
             raise ConfigError(f"unknown mode {s.mode!r} (use worker or in-process)")
         if s.stream not in ("auto", "on", "off"):
@@ -230,6 +302,46 @@ def parse_resources(text: str | None, where: str) -> dict[str, float]:
         if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
             raise ConfigError(f"{where}: {name!r} must be a non-negative number, not {amount!r}")
         out[str(name)] = float(amount)
+    return out
+
+
+def parse_runtime_env(text: str | None, where: str = "--ray-runtime-env") -> dict[str, Any] | None:
+    """Ray's ``runtime_env`` from inline JSON (``'{"pip": ["voxbench[ray]"]}'``) or the path of
+    a JSON file holding it; None when not given. One-line ConfigError for a missing file, bad
+    JSON or anything but an object (JSON only: no code is run to read it)."""
+    if text is None or not text.strip():
+        return None
+    source = text.strip()
+    if not source.startswith("{"):
+        path = Path(source).expanduser()
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}: give inline JSON or a JSON file; cannot read {path}: "
+                f"{exc.strerror or exc}"
+            ) from None
+    try:
+        raw = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'e.g. \'{"env_vars": {"OMP_NUM_THREADS": "1"}}\''
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}: give a JSON object (Ray's runtime_env), not {type(raw).__name__}"
+        )
+    return raw
+
+
+def runtime_env_record(env: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``runtime_env`` as a document keeps it: ``env_vars`` values hidden (they may be tokens)."""
+    if env is None:
+        return None
+    out = dict(env)
+    if isinstance(out.get("env_vars"), dict):
+        out["env_vars"] = {k: "***" for k in out["env_vars"]}
     return out
 
 

@@ -4,6 +4,12 @@ Order per case, in one fresh executor: start the process (worker mode), import a
 make the first call (together: the cold start), make ``warmup`` calls that are recorded only for
 their errors, then ``iterations`` measured calls whose raw samples are kept. Calls are sequential
 with nothing else in flight, so each latency is the engine's alone.
+
+A call that raised, or whose answer broke an output rule (:mod:`voxbench.run.output_checks`;
+``empty_text`` is judged here, where the reference transcript is known), is an error of the case
+(``kind``: exception or output) and never a sample. A fault of the executor (timeout, a dead
+worker, the memory limit: :class:`~voxbench.run.executors.WorkerFault`) ends the case with one
+``phase: case`` error naming it; the next case gets a fresh executor.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from voxbench.results.document import (
 )
 from voxbench.results.keys import case_id
 from voxbench.results.stats import summarize
-from voxbench.run.executors import Executor, make_executor
+from voxbench.run.executors import Executor, WorkerFault, make_executor
 from voxbench.run.measure import CallRecord, StartInfo
+from voxbench.run.output_checks import text_fault
 from voxbench.run.settings import Settings as Settings
 from voxbench.workloads.base import WorkloadItem
 
@@ -46,7 +53,22 @@ Tick = Callable[[int], None]
 
 
 def _error(phase: str, iteration: int | None, err: dict[str, str]) -> ErrorRecord:
-    return ErrorRecord(phase=phase, iteration=iteration, **err)
+    return ErrorRecord(phase=phase, iteration=iteration, **{"kind": "exception", **err})
+
+
+def _fatal(exc: VoxbenchError) -> ErrorRecord:
+    """The case's error for a failure of its executor (a WorkerFault says its kind)."""
+    if isinstance(exc, WorkerFault):
+        return ErrorRecord(phase="case", type="EngineFailed", message=str(exc), kind=exc.kind)
+    return ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
+
+
+def _judge_text(rec: CallRecord, item: WorkloadItem) -> CallRecord:
+    """``rec`` with ``empty_text`` as its error when a recogniser heard nothing in speech that
+    has a reference transcript (waived by an engine's ``waive_output_checks``)."""
+    if rec.error is None and item.kind == "audio" and item.text and not rec.samples:
+        rec.error = text_fault(rec.text, speech_input=True)
+    return rec
 
 
 def _summary(values: list[float], *, ci: bool = True) -> Summary | None:
@@ -224,13 +246,20 @@ def run_case(
         tick(n)
 
     fatal: ErrorRecord | None = None
-    executor = make_executor(settings.mode, settings.timeout_s)
+    executor = make_executor(
+        settings.mode,
+        settings.timeout_s,
+        case_timeout_s=settings.case_timeout_s,
+        max_memory=settings.max_memory,
+    )
     case.peak_rss_scope = executor.rss_scope
     try:
-        _drive(executor, spec, payload, settings, batch_size, outcome, records, step)
+        _drive(executor, spec, item, payload, settings, batch_size, outcome, records, step)
     except VoxbenchError as exc:  # timeout or a dead worker: the rest of this case cannot run
-        fatal = ErrorRecord(phase="case", type=type(exc).__name__, message=str(exc))
+        fatal = _fatal(exc)
     finally:
+        for r in records:
+            _judge_text(r, item)
         case.errors.extend(_error("measure", i, r.error) for i, r in enumerate(records) if r.error)
         if fatal:
             case.errors.append(fatal)
@@ -275,6 +304,7 @@ def _new_case(
 def _drive(
     executor: Executor,
     spec: EngineSpec,
+    item: WorkloadItem,
     payload: Any,
     settings: Settings,
     batch: int,
@@ -290,7 +320,7 @@ def _drive(
     try:
         started = executor.start(spec)
     except VoxbenchError as exc:
-        case.errors.append(ErrorRecord(phase="load", type=type(exc).__name__, message=str(exc)))
+        case.errors.append(_fatal(exc).model_copy(update={"phase": "load"}))
         return
     _note_engine(case, started, spec)
     if settings.stream == "on" and not started.streams:
@@ -302,6 +332,7 @@ def _drive(
 
     first = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch)
     cold_total = (time.perf_counter_ns() - executor.created_ns) / 1e6
+    _judge_text(first, item)
     tick(1)
     if first.error:
         case.errors.append(_error("cold", None, first.error))
@@ -320,6 +351,7 @@ def _drive(
     for i in range(settings.warmup):
         rec = executor.call(payload, use_stream=use_stream, keep_audio=False, batch=batch)
         tick(1)
+        _judge_text(rec, item)
         if rec.error:
             case.errors.append(_error("warmup", i, rec.error))
 

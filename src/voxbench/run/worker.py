@@ -12,6 +12,7 @@ that is the CLI with typer, ~70 ms of every worker's start and memory that is no
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from multiprocessing.connection import Connection
@@ -54,10 +55,13 @@ def serve() -> None:
 def main(conn: Connection) -> None:
     """The worker's life: answer messages until Close (or the parent's end of the pipe closes).
 
-    Its stdout and stderr are the log the executor gave it: engines print.
+    Its stdout and stderr are the log the executor gave it: engines print, and a fatal signal
+    (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) writes the Python frames there
+    (:mod:`faulthandler`), which the executor quotes in the case's error.
     """
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.enable(all_threads=False)
     engine: Adapted | None = None
     conn.send(Ready())
     try:

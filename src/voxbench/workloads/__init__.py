@@ -58,7 +58,10 @@ def resolve_workload(ref: str) -> Workload:
 
     if ref in PROMPT_DESCRIPTIONS:
         return prompt_workload(ref)
-    path = Path(ref).expanduser()
+    try:
+        path = Path(ref).expanduser()
+    except RuntimeError:  # ~user that does not exist
+        path = Path(ref)
     if path.exists() or path.suffix:
         from voxbench.workloads.files import load_path
 

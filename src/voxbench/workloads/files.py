@@ -4,6 +4,10 @@
 Speech recognition corpora: a folder of ``name.wav`` with ``name.txt`` beside each (the transcript,
 wyoming-bench's layout), or a ``.jsonl`` of ``{"audio": "file.wav", "text": "reference"}`` lines
 (paths relative to the ``.jsonl``); each item's ``text`` is then the reference transcript.
+
+Every file is checked when the workload is read, so a bad one is a one-line ConfigError before
+anything is measured: text files must be UTF-8 and at most :data:`MAX_TEXT_BYTES`; MIDI files
+must parse (mido) and audio files must have a header soundfile reads, with samples in it.
 """
 
 from __future__ import annotations
@@ -12,10 +16,81 @@ import json
 from pathlib import Path
 
 from voxbench.errors import ConfigError
+from voxbench.results.doc_checks import read_capped
 from voxbench.workloads.base import Workload, WorkloadItem
 
 MIDI_SUFFIXES = {".mid", ".midi"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+MAX_TEXT_BYTES = 64 * 2**20
+"""A .txt or .jsonl workload (or transcript) larger than this is refused before it is read."""
+MAX_MIDI_BYTES = 16 * 2**20
+
+
+def _first_line(exc: BaseException) -> str:
+    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:160]
+
+
+def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
+    """A UTF-8 file's text (a byte-order mark dropped); ConfigError when it is too large,
+    unreadable or not UTF-8."""
+    data = read_capped(path, limit, "workload file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _check_text(where: str, text: str) -> str:
+    if "\x00" in text:
+        raise ConfigError(f"{where}: the text holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{where}: the text is not valid Unicode (an unpaired surrogate)"
+        ) from None
+    return text
+
+
+def _beside(path: Path, n: int, key: str, name: str) -> Path:
+    """A file a JSONL line names, relative to the JSONL file; it must exist."""
+    try:
+        ref = (path.parent / name).expanduser()
+        found = ref.is_file()
+    except (RuntimeError, ValueError, OSError):  # ~unknown-user, a NUL, a name too long
+        found = False
+        ref = path.parent / name
+    if not found:
+        raise ConfigError(f"{path}:{n}: {key} file {ref} does not exist")
+    return ref.resolve()
+
+
+def check_midi(path: Path) -> None:
+    """ConfigError unless ``path`` is a MIDI file mido can read."""
+    import mido
+
+    try:
+        if path.stat().st_size > MAX_MIDI_BYTES:
+            raise ConfigError(
+                f"{path} is larger than the {MAX_MIDI_BYTES} bytes a MIDI input may be"
+            )
+        mido.MidiFile(str(path))
+    except ConfigError:
+        raise
+    except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError...
+        raise ConfigError(f"{path} is not a MIDI file mido can read ({_first_line(exc)})") from None
+
+
+def check_audio(path: Path) -> None:
+    """ConfigError unless ``path`` has an audio header soundfile reads and holds samples."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # LibsndfileError is a RuntimeError; soundfile also raises others
+        raise ConfigError(f"{path} is not audio soundfile can read ({_first_line(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise ConfigError(f"{path} holds no audio samples")
 
 
 def _text_items(path: Path, lines: list[str]) -> tuple[WorkloadItem, ...]:
@@ -27,40 +102,52 @@ def _text_items(path: Path, lines: list[str]) -> tuple[WorkloadItem, ...]:
 
 def _audio_record(path: Path, n: int, record: dict[str, object]) -> WorkloadItem:
     """A ``{"audio": "file.wav", "text": "reference"}`` line as an audio item."""
-    audio = (path.parent / str(record["audio"])).expanduser()
-    if not audio.is_file():
-        raise ConfigError(f"{path}:{n}: audio file {audio} does not exist")
+    audio = _beside(path, n, "audio", str(record["audio"]))
+    check_audio(audio)
     text = record.get("text")
     if text is not None and not isinstance(text, str):
         raise ConfigError(f'{path}:{n}: "text" (the reference transcript) must be a string')
-    item_id = str(record.get("id") or audio.stem)
+    if text is not None:
+        _check_text(f"{path}:{n}", text)
+    item_id = _item_id(path, n, record, audio.stem)
     meta = {k: v for k, v in record.items() if k not in ("id", "text", "audio")}
-    return WorkloadItem(id=item_id, kind="audio", text=text, path=audio.resolve(), meta=meta)
+    return WorkloadItem(id=item_id, kind="audio", text=text, path=audio, meta=meta)
+
+
+def _item_id(path: Path, n: int, record: dict[str, object], default: str) -> str:
+    value = record.get("id")
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f'{path}:{n}: "id" must be a string or a number')
+    return _check_text(f"{path}:{n}", str(value))
 
 
 def _jsonl_items(path: Path) -> tuple[WorkloadItem, ...]:
     items = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, raw in enumerate(read_text(path).splitlines(), 1):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}:{n}: not valid JSON (nested too deeply)") from None
         if isinstance(record, dict) and isinstance(record.get("audio"), str):
             items.append(_audio_record(path, n, record))
             continue
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise ConfigError(f'{path}:{n}: each line needs a "text" string, e.g. {{"text": "Hi"}}')
-        item_id = str(record.get("id") or f"{path.stem}-{n}")
+        item_id = _item_id(path, n, record, f"{path.stem}-{n}")
+        text = _check_text(f"{path}:{n}", record["text"])
         meta = {k: v for k, v in record.items() if k not in ("id", "text")}
-        for key in ("reference", "melody"):  # reference audio / a MIDI melody, next to the file
-            if isinstance(meta.get(key), str):
-                ref = (path.parent / meta[key]).expanduser()
-                if not ref.is_file():
-                    raise ConfigError(f"{path}:{n}: {key} file {ref} does not exist")
-                meta[key] = str(ref.resolve())
-        items.append(WorkloadItem(id=item_id, kind="text", text=record["text"], meta=meta))
+        for key, check in (("reference", check_audio), ("melody", check_midi)):
+            if isinstance(meta.get(key), str):  # reference audio / a MIDI melody, by the file
+                ref = _beside(path, n, key, meta[key])
+                check(ref)
+                meta[key] = str(ref)
+        items.append(WorkloadItem(id=item_id, kind="text", text=text, meta=meta))
     if len({item.kind for item in items}) > 1:
         raise ConfigError(f'{path}: mixes text lines and "audio" lines; use one kind per file')
     return tuple(items)
@@ -71,15 +158,17 @@ def _transcript(audio: Path) -> str | None:
     txt = audio.with_suffix(".txt")
     if not txt.is_file():
         return None
-    return " ".join(txt.read_text(encoding="utf-8").split()) or None
+    return _check_text(str(txt), " ".join(read_text(txt).split())) or None
 
 
 def _file_items(paths: list[Path]) -> tuple[WorkloadItem, ...]:
     items = []
     for p in sorted(paths):
         if p.suffix.lower() in MIDI_SUFFIXES:
+            check_midi(p)
             items.append(WorkloadItem(id=p.stem, kind="midi", path=p.resolve()))
         else:
+            check_audio(p)
             items.append(
                 WorkloadItem(id=p.stem, kind="audio", text=_transcript(p), path=p.resolve())
             )
@@ -91,7 +180,11 @@ def load_path(path: Path) -> Workload:
     if not path.exists():
         raise ConfigError(f"workload file {path} does not exist")
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.suffix.lower() in MIDI_SUFFIXES | AUDIO_SUFFIXES]
+        try:
+            listed = [p for p in path.iterdir() if p.is_file()]
+        except OSError as exc:
+            raise ConfigError(f"cannot read folder {path}: {exc.strerror or exc}") from None
+        files = [p for p in listed if p.suffix.lower() in MIDI_SUFFIXES | AUDIO_SUFFIXES]
         midi = [p for p in files if p.suffix.lower() in MIDI_SUFFIXES]
         chosen = midi or files
         if not chosen:
@@ -100,8 +193,8 @@ def load_path(path: Path) -> Workload:
     else:
         suffix = path.suffix.lower()
         if suffix == ".txt":
-            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-            items = _text_items(path, [ln for ln in lines if ln])
+            lines = [ln.strip() for ln in read_text(path).splitlines()]
+            items = _text_items(path, [_check_text(str(path), ln) for ln in lines if ln])
         elif suffix == ".jsonl":
             items = _jsonl_items(path)
         elif suffix in MIDI_SUFFIXES | AUDIO_SUFFIXES:

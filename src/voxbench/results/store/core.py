@@ -44,16 +44,18 @@ RUN_COLUMNS = (
     "added_at",
     "doc_sha256",
     "document",
+    "status",
 )
 
 
 @dataclass(frozen=True)
 class AddResult:
     """What :meth:`Store.add` did: ``added`` a new run, ``replaced`` a changed document with the
-    same run id (e.g. a finished run over its interrupted copy), or found it ``unchanged``."""
+    same run id (e.g. a finished run over its interrupted copy), found it ``unchanged``, or
+    ``kept`` the complete run stored over a partial copy of it (an older one, say)."""
 
     run_id: str
-    status: Literal["added", "replaced", "unchanged"]
+    status: Literal["added", "replaced", "unchanged", "kept"]
     cases: int
 
 
@@ -71,6 +73,12 @@ class RunInfo:
     source: str | None
     cases: int
     engines: tuple[str, ...]
+    status: str = "complete"  # the document's: complete, interrupted, or running (killed)
+
+    @property
+    def partial(self) -> bool:
+        """Whether the stored run lacks planned cases (interrupted or killed; --resume it)."""
+        return self.status != "complete"
 
 
 @dataclass(frozen=True)
@@ -197,8 +205,10 @@ class Store:
 
     def add(self, doc: ResultDocument, source: str | None = None) -> AddResult:
         """Record one run in one transaction: its ``runs`` row and every ``cases`` row, or
-        nothing. Adding the same document again changes nothing; a different document with the
-        same run id replaces the stored one (a finished run over its interrupted copy)."""
+        nothing (a kill half-way leaves the store as it was). Adding the same document again
+        changes nothing; a different document with the same run id replaces the stored one (a
+        finished run over its interrupted copy), except that a partial copy never replaces the
+        complete run."""
         text = _canonical(doc)
         sha = hashlib.sha256(text.encode()).hexdigest()
         env = doc.environment
@@ -219,12 +229,17 @@ class Store:
             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             sha,
             text,
+            doc.status,
         )
-        status: Literal["added", "replaced", "unchanged"] = "added"
+        status: Literal["added", "replaced", "unchanged", "kept"] = "added"
         with self.db.transaction():
-            found = self.db.query("SELECT doc_sha256 FROM runs WHERE run_id = ?", (doc.run_id,))
+            found = self.db.query(
+                "SELECT doc_sha256, status FROM runs WHERE run_id = ?", (doc.run_id,)
+            )
             if found and found[0][0] == sha:
                 return AddResult(doc.run_id, "unchanged", len(cases))
+            if found and found[0][1] == "complete" and doc.status != "complete":
+                return AddResult(doc.run_id, "kept", len(cases))
             if found:
                 status = "replaced"
                 self.db.execute("DELETE FROM cases WHERE run_id = ?", (doc.run_id,))
@@ -320,7 +335,7 @@ class Store:
         where, params = self._run_filter(engine, machine, since, until, scenario)
         sql = (
             "SELECT r.run_id, r.created_at, r.machine_id, r.git_commit, r.scenario, "
-            "r.voxbench_version, r.gpus, r.source FROM runs r"
+            "r.voxbench_version, r.gpus, r.source, r.status FROM runs r"
             f"{where} ORDER BY r.created_at DESC, r.seq DESC"
         )
         if limit is not None:
@@ -349,6 +364,7 @@ class Store:
                 source=r[7],
                 cases=counts[r[0]],
                 engines=tuple(engines[r[0]]),
+                status=r[8],
             )
             for r in rows
         ]

@@ -28,26 +28,17 @@ EXPORT_FORMATS = ("json", "csv", "parquet")
 
 
 def _documents_in_file(path: Path) -> list[ResultDocument]:
-    """One document, or a JSON list of documents, from one file."""
-    from pydantic import ValidationError
-
-    from voxbench.results.document import ResultDocument, load_document
+    """One document, or a JSON list of documents, from one file (size, JSON and schema version
+    checked as :mod:`voxbench.results.doc_checks` says)."""
+    from voxbench.results.doc_checks import read_json
+    from voxbench.results.document import document_from_data, load_document
 
     if path.name == "results.json":
         return [load_document(path)]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path} is not a JSON file: {exc}") from None
-    items = data if isinstance(data, list) else [data]
-    try:
-        return [ResultDocument.model_validate(item) for item in items]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{path} is not a voxbench result document: {where}: {first['msg']}"
-        ) from None
+    data = read_json(path)
+    if not isinstance(data, list):
+        return [document_from_data(data, str(path))]
+    return [document_from_data(item, f"{path}[{n}]") for n, item in enumerate(data)]
 
 
 def find_documents(paths: list[Path]) -> Iterator[tuple[Path, ResultDocument]]:
@@ -75,6 +66,7 @@ class ImportSummary:
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # complete in the store; a partial copy given
 
 
 def import_paths(store: Store, paths: list[Path]) -> ImportSummary:

@@ -124,6 +124,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE cases ADD COLUMN cer {FLOAT}",
         ],
     ),
+    # Partial runs: an interrupted run is recorded with what it measured, marked as such, and
+    # its complete document (voxbench ... --resume) replaces it. Runs recorded before without
+    # finished_at (imported interrupted folders) are partial too.
+    (
+        4,
+        [
+            "ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'complete'",
+            "UPDATE runs SET status = 'interrupted' WHERE finished_at IS NULL",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
