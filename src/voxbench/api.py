@@ -335,6 +335,14 @@ def pipeline_run(
     return _finish(folder, store, record)
 
 
+def settle(folder: RunFolder, store: str | None = None, record: bool = True) -> Outcome:
+    """``--resume`` of a run that is already complete: a kill after its last case but before its
+    report or its store record (or the store's failure then) is made good — report.md written
+    again, the run recorded (adding the same document again changes nothing)."""
+    write_report(folder.doc, folder.report_path)
+    return _finish(folder, store, record)
+
+
 def _finish(folder: RunFolder, store: str | None, record: bool) -> Outcome:
     stored = record_run(folder.doc, folder.path, store) if record else None
     return Outcome(folder.doc, folder.path, stored)

@@ -180,3 +180,21 @@ def test_resume_on_the_command_line(tmp_path):
         again.returncode == 0
         and again.stderr.strip() == f"nothing to resume: {run_dir} is complete"
     )
+
+
+def test_resume_of_a_run_killed_before_it_was_recorded_records_it(tmp_path):
+    """A SIGKILL after the last case but before the store write (or report.md) leaves a complete
+    document that the store lacks: --resume has nothing to measure but records it."""
+    outcome = api.benchmark(_request(tmp_path, inputs=2), record=False)
+    (outcome.path / "report.md").unlink()
+    store = str(tmp_path / "s.sqlite")
+    done = voxbench("run", "--resume", str(outcome.path), "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == f"nothing to resume: {outcome.path} is complete"
+    assert (outcome.path / "report.md").is_file()
+    with open_store(store) as s:
+        assert [(i.run_id, i.status, i.cases) for i in s.runs()] == [
+            (outcome.doc.run_id, "complete", 2)
+        ]
+    again = voxbench("run", "--resume", str(outcome.path), "--no-store", "--store", store)
+    assert again.returncode == 0, again.stderr

@@ -93,14 +93,25 @@ def refuse_with_resume(ctx: typer.Context, keeps: frozenset[str] = RESUME_KEEPS)
         )
 
 
-def resumed(ctx: typer.Context, run: Path | None, read: Callable[[Path], Resume]) -> Resume | None:
+def resumed(
+    ctx: typer.Context,
+    run: Path | None,
+    read: Callable[[Path], Resume],
+    store: str | None = None,
+    record: bool = True,
+) -> Resume | None:
     """``--resume RUN_DIR`` given: the unfinished run ``read`` (one of ``api.resume_*``) found
-    there, after refusing any measuring option; a complete one ends the command (status 0)."""
+    there, after refusing any measuring option. A complete one ends the command (status 0)
+    once its report and its place in the store are made sure of (:func:`voxbench.api.settle`:
+    the run may have been killed between its last case and recording it)."""
     if run is None:
         return None
     refuse_with_resume(ctx)
     job = read(run)
     if job.request is None:
+        from voxbench import api
+
+        api.settle(job.folder, store, record)
         console().print(f"nothing to resume: {job.folder.path} is complete")
         raise typer.Exit(0)
     return job

@@ -265,7 +265,7 @@ def load(
     from voxbench.load.schedule import parse_duration
     from voxbench.run.request import parse_runtime_env
 
-    job = resumed(ctx, resume, api.resume_load)
+    job = resumed(ctx, resume, api.resume_load, store, not no_store)
     if job is None and target is None:
         raise ConfigError("give --target URL (or --resume RUN_DIR)")
     request = (

@@ -223,7 +223,7 @@ def run(
     from voxbench.run.planner import plan
     from voxbench.run.request import RunOptions, RunRequest
 
-    job = resumed(ctx, resume, api.resume_run)
+    job = resumed(ctx, resume, api.resume_run, store, not no_store)
     request = job.request if job is not None else None
     if request is None:
         request = RunRequest.from_sources(
@@ -383,7 +383,7 @@ def micro(
     from voxbench.run.params import parse_list
     from voxbench.run.request import RayOptions
 
-    job = resumed(ctx, resume, api.resume_micro)
+    job = resumed(ctx, resume, api.resume_micro, store, not no_store)
     request = job.request if job is not None else None
     if request is None:
         request = MicroRequest(
