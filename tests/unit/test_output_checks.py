@@ -126,8 +126,20 @@ def test_audio_check_tallies_pieces():
     check = AudioCheck(declared=None)
     check.add(tone(), RATE)
     check.add(tone(amplitude=0.9), RATE)
-    assert check.samples == 3200 and check.peak == pytest.approx(0.9, abs=1e-3)
     assert check.verdict(chars=5, has_text=False, audio_out=True) is None
+    assert check.samples == 3200 and check.peak == pytest.approx(0.9, abs=1e-3)
+
+
+def test_a_fault_in_one_chunk_of_a_stream_is_found():
+    check = AudioCheck(declared=None)
+    for i in range(5):
+        piece = tone()
+        if i == 3:
+            piece[7] = np.nan
+        check.add(piece, RATE)
+    error = check.verdict(chars=5, has_text=False, audio_out=True)
+    assert error is not None and error["rule"] == "nonfinite"
+    assert error["message"] == "bad output (nonfinite): 1 of 8,000 samples are NaN or Inf"
 
 
 def test_empty_text_only_for_speech_with_a_reference():

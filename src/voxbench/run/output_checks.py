@@ -133,12 +133,14 @@ def _positive_int(value: Any) -> int | None:
 
 class AudioCheck:
     """Tallies the audio of one answer (every chunk of a stream, or one whole answer), then
-    judges it with :meth:`verdict`. Cheap: a min and a max per piece, a count only near full
-    scale."""
+    judges it with :meth:`verdict`. Cheap: the pieces are joined once, then a min and a max, a
+    count only near full scale."""
 
     def __init__(self, declared: int | None, waive: frozenset[str] = frozenset()) -> None:
         self.declared = declared
         self.waive = waive
+        self._floats: list[Any] = []  # the pieces, tallied together when judged (one
+        self._ints: list[Any] = []  # concatenation beats two reductions per stream chunk)
         self.samples = 0
         self.peak = 0.0  # in full-scale units
         self.clipped = 0
@@ -156,7 +158,15 @@ class AudioCheck:
         if fault is not None:
             self.broken = fault
             return
-        self._tally(audio)
+        (self._floats if audio.dtype.kind == "f" else self._ints).append(audio)
+
+    def _tally_pieces(self) -> None:
+        import numpy as np
+
+        for group in (self._floats, self._ints):
+            if group:
+                self._tally(group[0] if len(group) == 1 else np.concatenate(group))
+            group.clear()
 
     def _rate_fault(self, given: Any) -> tuple[str, str] | None:
         rate = _positive_int(given)
@@ -176,14 +186,14 @@ class AudioCheck:
         self.samples += n
         if not n:
             return
+        # the ufuncs' reduce directly: ndarray.max() goes through a Python wrapper first
+        hi, lo = float(np.maximum.reduce(audio)), float(np.minimum.reduce(audio))
         if audio.dtype.kind == "f":
-            hi, lo = float(audio.max()), float(audio.min())
             if not (math.isfinite(hi) and math.isfinite(lo)):
                 self.nonfinite += int(np.count_nonzero(~np.isfinite(audio)))
                 return
             scale, level = 1.0, 1.0
         else:  # int16
-            hi, lo = float(audio.max()), float(audio.min())
             scale, level = INT16_FULL_SCALE, 32767.0
         peak = max(abs(hi), abs(lo))
         self.peak = max(self.peak, peak / scale)
@@ -198,6 +208,7 @@ class AudioCheck:
         ``chars``: the input's length when it is text; ``has_text``: the answer holds text;
         ``audio_out``: the engine answers audio (``empty`` applies only then).
         """
+        self._tally_pieces()
         for rule, message in self._faults(chars, has_text, audio_out):
             if rule not in self.waive:
                 return bad_output(rule, message)
