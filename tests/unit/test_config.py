@@ -20,7 +20,7 @@ def test_valid_config(tmp_path):
     "text,msg",
     [
         ("iterations = 0", "iterations: Input should be greater than or equal to 1"),
-        ("itterations = 3", "itterations: Extra inputs are not permitted"),
+        ("itterations = 3", "itterations: unknown key (this table takes: engine, workloads,"),
         ("[[engine]]\nargs = {}", "engine.0.ref: Field required"),
         ("mode = 'gpu'", "mode: Input should be 'worker' or 'in-process'"),
         ("iterations = [", "not valid TOML"),

@@ -161,7 +161,16 @@ def parse_config(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(" ".join(f"{path}: {where}: {first['msg']}".split())) from None
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":  # say which keys that table takes
+            model: type[BaseModel] = ConfigFile
+            for part in first["loc"][:-1]:
+                if part == "engine":
+                    model = EngineEntry
+                elif part == "pipeline":
+                    model = PipelineTable
+            message = f"unknown key (this table takes: {', '.join(model.model_fields)})"
+        raise ConfigError(" ".join(f"{path}: {where}: {message}".split())) from None
 
 
 def load_config(path: Path) -> tuple[ConfigFile, dict[str, Any]]:
